@@ -1,0 +1,41 @@
+# Two commands on a fresh Debian/Ubuntu machine:  `make demo`  and  `make test`.
+# Both install what they need first: a venv with the packages, and redis-server if missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of PyTorch keeps the demo and the tests small; on a CUDA host use
+# `make setup TORCH=torch` (or the Docker worker image).
+TORCH  ?= torch==2.13.0
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(VENV)/.installed /usr/bin/redis-server
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[generator,test]'
+	touch $@
+
+/usr/bin/redis-server:
+	command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends redis-server; }
+
+demo: setup
+	$(BIN)/wanbot demo
+
+test: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/ledger_bench.py
+	$(BIN)/python benchmarks/overhead_bench.py
+
+lint: setup
+	$(BIN)/pip install --quiet ruff
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache videos wanbot.sqlite3*

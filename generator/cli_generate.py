@@ -1,0 +1,80 @@
+"""`wanbot generate "prompt" --out clip.mp4`: one clip straight through the pipeline, no queue or credits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+from generator.encode import encode_mp4
+from generator.errors import BadImage, GeneratorConfigError
+from generator.images import load_image
+from generator.loader import load_models
+from generator.options import GeneratorSettings
+from generator.presets import ASPECTS, get_preset
+from generator.run import GenerationSpec, generate, random_seed
+
+logger = logging.getLogger("wanbot.generator")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate", help="render one clip with the configured preset (no queue)")
+    parser.add_argument("prompt", help="what the video shows")
+    parser.add_argument("--image", type=Path, help="first frame: makes it image-to-video")
+    parser.add_argument("--res", help="resolution name, e.g. 480p (default: the preset's first)")
+    parser.add_argument("--ar", default="16:9", choices=ASPECTS, help="aspect ratio (default 16:9)")
+    parser.add_argument("--seconds", type=float, help="duration (default: the preset's longest)")
+    parser.add_argument("--seed", type=_seed, help="0 to 4294967295 (default: random, printed)")
+    parser.add_argument("--neg", help="negative prompt (default: the preset's)")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the MP4")
+
+
+def _seed(text: str) -> int:
+    seed = int(text)
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"{seed} is not between 0 and {2**32 - 1}")
+    return seed
+
+
+def run(args: argparse.Namespace, settings: GeneratorSettings) -> int:
+    try:
+        preset = get_preset(settings.preset)
+        width, height = preset.size_for(args.res or preset.resolutions[0], args.ar)
+        seconds = preset.max_seconds if args.seconds is None else args.seconds
+        image = None
+        if args.image is not None:
+            if not preset.image_to_video:
+                raise ValueError(f"preset {preset.name} makes videos from text only; leave out --image")
+            # The operator's own file: Pillow's decompression-bomb limit is the only size limit.
+            image = load_image(args.image.read_bytes(), Image.MAX_IMAGE_PIXELS)
+        spec = GenerationSpec(
+            prompt=args.prompt,
+            negative_prompt=args.neg,
+            width=width,
+            height=height,
+            num_frames=preset.frames_for(seconds),
+            seed=random_seed() if args.seed is None else args.seed,
+            image=image,
+        )
+        if preset.is_toy:
+            logger.warning("preset %s has random weights: the video will be noise", preset.name)
+        models = load_models(preset, settings)
+    except BadImage as error:
+        print(f"wanbot generate: {args.image}: {error.user_message}", file=sys.stderr)
+        return 2
+    except (GeneratorConfigError, ValueError, OSError) as error:
+        print(f"wanbot generate: {error}", file=sys.stderr)
+        return 2
+
+    def on_step(step: int, total: int) -> None:
+        logger.info("step %d/%d", step, total)
+
+    video = generate(models, spec, on_step, threading.Event())
+    args.out.write_bytes(encode_mp4(video.frames, video.fps))
+    logger.info("wrote %s (seed %d, %.1fs)", args.out, video.seed, video.seconds)
+    print(f"{args.out} (seed {video.seed})")
+    return 0

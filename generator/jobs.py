@@ -1,0 +1,98 @@
+"""The wire contract between the bot and the workers: job payload, progress, result, Redis keys.
+
+Both sides import this module, so it stays free of torch. The payload is versioned: a
+worker refuses a payload version it does not know instead of guessing.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PAYLOAD_VERSION = 1
+JOB_FUNCTION = "generate_video"
+PROGRESS_CHANNEL = "wanbot:progress"
+
+
+def progress_key(job_id: str) -> str:
+    return f"wanbot:progress:{job_id}"
+
+
+def result_key(job_id: str) -> str:
+    return f"wanbot:result:{job_id}"
+
+
+def image_key(job_id: str) -> str:
+    return f"wanbot:image:{job_id}"
+
+
+class VideoJob(BaseModel):
+    """What a worker needs to render one clip; the job id is the idempotency key everywhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = PAYLOAD_VERSION
+    job_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    preset: str
+    prompt: str
+    negative_prompt: str | None = None
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    num_frames: int = Field(gt=0)
+    seed: int = Field(ge=0, lt=2**32)
+    has_image: bool = False
+    max_bytes: int | None = Field(default=None, gt=0)
+
+
+class Stage(StrEnum):
+    STARTING = "starting"
+    DENOISING = "denoising"
+    DECODING = "decoding"
+    ENCODING = "encoding"
+    DONE = "done"
+
+
+class Progress(BaseModel):
+    """The latest state of a running job, kept under `progress_key` and published on the channel."""
+
+    job_id: str
+    stage: Stage
+    step: int = 0
+    total: int = 0
+    started_at: float
+    updated_at: float = Field(default_factory=time.time)
+    worker: str = ""
+
+
+class VideoResult(BaseModel):
+    """The small part of a result returned through arq; the MP4 bytes live under `result_key`."""
+
+    job_id: str
+    seed: int
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+    size_bytes: int
+    pipeline_s: float
+    encode_s: float
+    worker: str = ""
+
+
+class JobFailed(Exception):
+    """How a worker reports a failed render through arq: plain strings, so any bot can unpickle it.
+
+    `user_message` is set when the user can act on it (a bad image); otherwise the bot shows
+    a short apology with the job id and the operator reads `reason` in the logs.
+    """
+
+    def __init__(self, reason: str, user_message: str | None = None) -> None:
+        super().__init__(reason, user_message)
+        self.reason = reason
+        self.user_message = user_message
+
+    def __str__(self) -> str:
+        return self.reason

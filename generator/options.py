@@ -1,0 +1,128 @@
+"""The `[generator]` config section, and the start-up check that this machine can run it.
+
+The bot process loads this model with the rest of the config, so torch is imported only inside the
+methods that the worker calls.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from generator.errors import GeneratorConfigError
+from generator.presets import Preset, get_preset
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = ("bfloat16", "float16", "float32")
+# Attention backends that run on a CPU; every other one is a CUDA kernel.
+CPU_ATTENTION_BACKENDS = ("native", "_native_math")
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+class LoraSettings(BaseModel):
+    """A LoRA fused into the transformer(s) at load time, typically a step-distilled one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1)  # hub id, local folder or file: the high-noise (or only) transformer
+    path_2: str = ""  # the low-noise expert of a two-expert preset
+    weight_name: str = ""  # the file inside `path` when it is a folder or hub id
+    weight_name_2: str = ""
+    scale: float = 1.0
+    steps: int = Field(default=4, gt=0)
+    guidance: float = Field(default=1.0, ge=0)
+    guidance_2: float | None = Field(default=None, ge=0)  # None: the same as `guidance`
+
+
+class GeneratorSettings(BaseModel):
+    """The `[generator]` section: which preset a worker loads and how it fits it on the machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str = "tiny"
+    model: str = ""  # a hub id or local folder overriding the preset's checkpoint
+    device: str = "auto"  # auto: cuda if available, else cpu
+    dtype: str = ""  # empty: the preset's default
+    memory_mode: Literal["gpu", "model_offload", "fp8"] = "gpu"
+    attention_backend: str = ""  # a diffusers attention backend name; empty: diffusers' default
+    compile_blocks: bool = False
+    job_timeout_s: int = Field(default=0, ge=0)  # 0: the preset's
+    lora: LoraSettings | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str) -> str:
+        get_preset(name)
+        return name
+
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def resolved_dtype(self, preset: Preset) -> torch.dtype:
+        import torch
+
+        return getattr(torch, self.dtype or preset.default_dtype)
+
+    def validate_for(self, preset: Preset, device: str) -> None:
+        """Refuse, with every reason at once, a combination this machine cannot run."""
+        problems = [*self._device_problems(device), *self._model_problems(preset), *self._lora_problems(preset)]
+        if problems:
+            raise GeneratorConfigError(f"[generator] for preset {preset.name}: " + "; ".join(problems))
+
+    def _device_problems(self, device: str) -> list[str]:
+        import torch
+
+        if not _DEVICE.match(device):
+            return [f"device {device!r} is not auto, cpu, cuda or cuda:N"]
+        problems: list[str] = []
+        on_cpu = device == "cpu"
+        if not on_cpu and not torch.cuda.is_available():
+            problems.append(f"device {device} was asked for but torch sees no CUDA GPU")
+        if on_cpu and self.memory_mode != "gpu":
+            problems.append(f"memory_mode {self.memory_mode} needs a CUDA GPU; use memory_mode = \"gpu\" on a CPU")
+        if on_cpu and self.compile_blocks:
+            problems.append("compile_blocks needs a CUDA GPU")
+        if self.attention_backend:
+            problems.extend(_attention_problems(self.attention_backend, on_cpu))
+        return problems
+
+    def _model_problems(self, preset: Preset) -> list[str]:
+        problems: list[str] = []
+        if self.dtype and self.dtype not in DTYPES:
+            problems.append(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if preset.source is None and self.model:
+            problems.append(f"preset {preset.name} is built in memory: `model` applies to presets with a checkpoint")
+        return problems
+
+    def _lora_problems(self, preset: Preset) -> list[str]:
+        if self.lora is None:
+            return []
+        problems: list[str] = []
+        if preset.boundary_ratio is None and self.lora.path_2:
+            problems.append(f"lora.path_2 is for the low-noise expert, and {preset.name} has a single expert")
+        if preset.boundary_ratio is None and self.lora.guidance_2 is not None:
+            problems.append(f"lora.guidance_2 is for the low-noise expert, and {preset.name} has a single expert")
+        return problems
+
+
+def _attention_problems(backend: str, on_cpu: bool) -> list[str]:
+    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
+
+    known = [name.value for name in AttentionBackendName]
+    if backend not in known:
+        return [f"attention_backend {backend!r} is unknown to diffusers; known: {', '.join(known)}"]
+    if on_cpu and backend not in CPU_ATTENTION_BACKENDS:
+        return [f"attention_backend {backend} needs a CUDA GPU; on a CPU use {' or '.join(CPU_ATTENTION_BACKENDS)}"]
+    try:
+        _check_attention_backend_requirements(AttentionBackendName(backend))
+    except RuntimeError as error:  # the kernel's package is missing or too old; diffusers says which
+        return [f"attention_backend {backend}: {error}"]
+    return []

@@ -1,0 +1,238 @@
+"""The arq adapter: load the pipelines once, run one job at a time off the event loop.
+
+Everything about models lives in `loader`/`run`/`encode`; this module only turns an arq
+job into a render, reports progress to Redis and stores the MP4 under a key with a TTL.
+The pipeline runs in a one-thread executor so the event loop keeps arq's in-progress key
+alive, and a cancelled job (abort or timeout) stops at the next denoising step before the
+coroutine re-raises: the GPU is really free when arq moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+
+from generator.encode import encode_mp4
+from generator.images import load_image
+from generator.jobs import (
+    JOB_FUNCTION,
+    PROGRESS_CHANNEL,
+    JobFailed,
+    Progress,
+    Stage,
+    VideoJob,
+    VideoResult,
+    image_key,
+    progress_key,
+    result_key,
+)
+from generator.loader import LoadedModels, load_models
+from generator.presets import get_preset
+from generator.run import GenerationSpec, generate
+from wanbot.config import Config
+
+logger = logging.getLogger("wanbot.worker")
+
+# A job that died with its worker is run again once more on a live worker, then failed.
+MAX_TRIES = 2
+
+
+@dataclass
+class WorkerState:
+    """What every job of this worker process shares: the models and the single GPU thread."""
+
+    models: LoadedModels
+    executor: ThreadPoolExecutor
+    result_ttl_s: int
+    max_image_pixels: int
+    name: str
+
+
+class ProgressReporter:
+    """Carries progress from the GPU thread to Redis in order, coalescing bursts."""
+
+    def __init__(self, redis: Redis, job_id: str, worker: str, ttl_s: int) -> None:
+        self._redis = redis
+        self._job_id = job_id
+        self._worker = worker
+        self._ttl_s = ttl_s
+        self._loop = asyncio.get_running_loop()
+        self._pending: asyncio.Queue[Progress | None] = asyncio.Queue()
+        self._started_at = time.time()
+        self._writer = asyncio.create_task(self._write_loop())
+
+    def report(self, stage: Stage, step: int = 0, total: int = 0) -> None:
+        """Thread-safe: called from the pipeline's step callback."""
+        progress = Progress(
+            job_id=self._job_id,
+            stage=stage,
+            step=step,
+            total=total,
+            started_at=self._started_at,
+            worker=self._worker,
+        )
+        self._loop.call_soon_threadsafe(self._pending.put_nowait, progress)
+
+    async def close(self) -> None:
+        self._pending.put_nowait(None)
+        await self._writer
+
+    async def _write_loop(self) -> None:
+        while True:
+            progress = await self._pending.get()
+            while progress is not None and not self._pending.empty():
+                progress = self._pending.get_nowait()  # only the latest state matters
+            if progress is None:
+                return
+            try:
+                payload = progress.model_dump_json()
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.set(progress_key(self._job_id), payload, ex=self._ttl_s)
+                    pipe.publish(PROGRESS_CHANNEL, payload)
+                    await pipe.execute()
+            except Exception:
+                logger.warning("job %s: progress not written", self._job_id, exc_info=True)
+
+
+def render(
+    state: WorkerState, job: VideoJob, image: bytes | None, reporter: ProgressReporter, cancel: threading.Event
+) -> tuple[bytes, VideoResult]:
+    """Blocking: the whole GPU part of one job, run in the worker's one thread."""
+    reporter.report(Stage.STARTING)
+    spec = GenerationSpec(
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        width=job.width,
+        height=job.height,
+        num_frames=job.num_frames,
+        seed=job.seed,
+        image=load_image(image, state.max_image_pixels) if image is not None else None,
+    )
+
+    def on_step(step: int, total: int) -> None:
+        reporter.report(Stage.DENOISING if step < total else Stage.DECODING, step, total)
+
+    started = time.perf_counter()
+    video = generate(state.models, spec, on_step, cancel)
+    pipeline_s = time.perf_counter() - started
+    reporter.report(Stage.ENCODING, video.steps, video.steps)
+    data = encode_mp4(video.frames, video.fps, max_bytes=job.max_bytes)
+    encode_s = time.perf_counter() - started - pipeline_s
+    frames, height, width = video.frames.shape[:3]
+    result = VideoResult(
+        job_id=job.job_id,
+        seed=video.seed,
+        width=width,
+        height=height,
+        num_frames=frames,
+        fps=video.fps,
+        size_bytes=len(data),
+        pipeline_s=pipeline_s,
+        encode_s=encode_s,
+        worker=state.name,
+    )
+    return data, result
+
+
+async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """The arq job: render, store the MP4 under its result key, return the small result."""
+    job = VideoJob.model_validate(payload)
+    state: WorkerState = ctx["wanbot"]
+    redis: Redis = ctx["redis"]
+    logger.info("job %s: start (try %s, %dx%d, %d frames)", job.job_id, ctx.get("job_try"), job.width,
+                job.height, job.num_frames)
+    image = await redis.get(image_key(job.job_id)) if job.has_image else None
+    if job.has_image and image is None:
+        raise JobFailed("input image missing from Redis", "the image expired before a worker was free")
+    reporter = ProgressReporter(redis, job.job_id, state.name, state.result_ttl_s)
+    cancel = threading.Event()
+    loop = asyncio.get_running_loop()
+    rendering = loop.run_in_executor(state.executor, render, state, job, image, reporter, cancel)
+    try:
+        data, result = await asyncio.shield(rendering)
+    except asyncio.CancelledError:
+        cancel.set()
+        logger.info("job %s: cancelled, waiting for the GPU thread to stop", job.job_id)
+        await asyncio.gather(rendering, return_exceptions=True)
+        raise
+    except Exception as error:
+        logger.exception("job %s: render failed", job.job_id)
+        raise JobFailed(f"{type(error).__name__}: {error}", getattr(error, "user_message", None)) from None
+    finally:
+        await reporter.close()
+    await redis.set(result_key(job.job_id), data, ex=state.result_ttl_s)
+    await redis.set(
+        progress_key(job.job_id),
+        Progress(job_id=job.job_id, stage=Stage.DONE, step=1, total=1, started_at=time.time(),
+                 worker=state.name).model_dump_json(),
+        ex=state.result_ttl_s,
+    )
+    logger.info("job %s: done in %.2fs pipeline + %.2fs encode, %d bytes", job.job_id, result.pipeline_s,
+                result.encode_s, result.size_bytes)
+    return result.model_dump()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_options(
+    config: Config, models: LoadedModels | None = None, redis_pool: Redis | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker`; `models` lets tests reuse loaded pipelines."""
+    preset = get_preset(config.generator.preset)
+    timeout_s = config.generator.job_timeout_s or preset.job_timeout_s
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        loaded = models
+        if loaded is None:
+            config.generator.validate_for(preset, config.generator.resolved_device())
+            logger.info("loading preset %s", preset.name)
+            loaded = await asyncio.to_thread(load_models, preset, config.generator)
+        ctx["wanbot"] = WorkerState(
+            models=loaded,
+            executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu"),
+            result_ttl_s=config.redis.result_ttl_s,
+            max_image_pixels=config.bot.max_image_pixels,
+            name=worker_name(),
+        )
+        logger.info("worker %s ready on queue %s (preset %s, timeout %ss)", ctx["wanbot"].name,
+                    config.redis.queue, preset.name, timeout_s)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        state: WorkerState | None = ctx.get("wanbot")
+        if state is not None:
+            state.executor.shutdown(wait=True, cancel_futures=True)
+
+    return {
+        "functions": [func(generate_video, name=JOB_FUNCTION, timeout=timeout_s, max_tries=MAX_TRIES)],
+        "queue_name": config.redis.queue,
+        "redis_settings": RedisSettings.from_dsn(config.redis.url.get_secret_value()),
+        "redis_pool": redis_pool,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": 1,
+        "job_timeout": timeout_s,
+        "keep_result": config.redis.result_ttl_s,
+        "allow_abort_jobs": True,
+        "health_check_interval": 30,
+    }
+
+
+def build_worker(config: Config, **overrides: Any) -> Worker:
+    """A worker for `wanbot worker` (overrides: burst, poll_delay, handle_signals, models, ...)."""
+    models = overrides.pop("models", None)
+    redis_pool = overrides.pop("redis_pool", None)
+    return Worker(**{**worker_options(config, models, redis_pool), **overrides})
+

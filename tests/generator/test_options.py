@@ -1,0 +1,93 @@
+"""`[generator]` settings: what a machine cannot run is refused at start-up, with the reason."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from generator.errors import GeneratorConfigError
+from generator.options import GeneratorSettings, LoraSettings
+from generator.presets import get_preset
+
+TINY = get_preset("tiny")
+ONE_EXPERT = get_preset("wan2.1-t2v-1.3b")
+
+
+def refusal(settings: GeneratorSettings, preset=TINY, device: str = "cpu") -> str:
+    with pytest.raises(GeneratorConfigError) as caught:
+        settings.validate_for(preset, device)
+    return str(caught.value)
+
+
+def test_defaults_run_the_tiny_preset_on_cpu() -> None:
+    settings = GeneratorSettings()
+    settings.validate_for(TINY, "cpu")
+    assert settings.preset == "tiny" and settings.memory_mode == "gpu"
+    assert settings.resolved_dtype(TINY) == torch.float32
+    assert settings.resolved_dtype(get_preset("wan2.2-t2v-a14b")) == torch.bfloat16
+    assert GeneratorSettings(dtype="float16").resolved_dtype(TINY) == torch.float16
+    assert settings.resolved_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert GeneratorSettings(device="cpu").resolved_device() == "cpu"
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (GeneratorSettings(memory_mode="fp8"), "memory_mode fp8 needs a CUDA GPU"),
+    (GeneratorSettings(memory_mode="model_offload"), "memory_mode model_offload needs a CUDA GPU"),
+    (GeneratorSettings(compile_blocks=True), "compile_blocks needs a CUDA GPU"),
+    (GeneratorSettings(attention_backend="flash"), "attention_backend flash needs a CUDA GPU"),
+    (GeneratorSettings(attention_backend="sage"), "attention_backend sage needs a CUDA GPU"),
+    (GeneratorSettings(attention_backend="fastest"), "attention_backend 'fastest' is unknown to diffusers; known: "),
+    (GeneratorSettings(dtype="fp16"), "dtype 'fp16' is not one of bfloat16, float16, float32"),
+    (GeneratorSettings(model="/models/wan"), "built in memory: `model` applies to presets with a checkpoint"),
+])
+def test_cpu_refusals(settings: GeneratorSettings, message: str) -> None:
+    assert message in refusal(settings)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    message = refusal(GeneratorSettings(memory_mode="fp8", compile_blocks=True, dtype="half"))
+    assert message.startswith("[generator] for preset tiny: ")
+    assert "fp8" in message and "compile_blocks" in message and "'half'" in message
+
+
+def test_native_attention_backends_run_on_cpu() -> None:
+    GeneratorSettings(attention_backend="native").validate_for(TINY, "cpu")
+    GeneratorSettings(attention_backend="_native_math").validate_for(TINY, "cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_refused() -> None:
+    assert "device cuda:1 was asked for but torch sees no CUDA GPU" in refusal(GeneratorSettings(), device="cuda:1")
+
+
+def test_an_odd_device_name_is_refused() -> None:
+    assert "device 'gpu0' is not auto, cpu, cuda or cuda:N" in refusal(GeneratorSettings(), device="gpu0")
+
+
+def test_second_expert_lora_on_a_single_expert_preset_is_refused() -> None:
+    settings = GeneratorSettings(preset=ONE_EXPERT.name, lora=LoraSettings(path="high.safetensors",
+                                                                          path_2="low.safetensors", guidance_2=1.0))
+    message = refusal(settings, ONE_EXPERT)
+    assert "lora.path_2 is for the low-noise expert, and wan2.1-t2v-1.3b has a single expert" in message
+    assert "lora.guidance_2 is for the low-noise expert" in message
+
+
+def test_a_lora_on_the_tiny_preset_is_allowed() -> None:
+    GeneratorSettings(lora=LoraSettings(path="lora.safetensors")).validate_for(TINY, "cpu")
+
+
+def test_unknown_preset_and_keys_fail_when_the_config_loads() -> None:
+    with pytest.raises(ValidationError, match="unknown preset 'wan3'; presets: "):
+        GeneratorSettings(preset="wan3")
+    with pytest.raises(ValidationError, match="extra"):
+        GeneratorSettings.model_validate({"preset": "tiny", "steps": 4})
+    with pytest.raises(ValidationError, match="memory_mode"):
+        GeneratorSettings.model_validate({"memory_mode": "cpu_offload"})
+    with pytest.raises(ValidationError, match="path"):
+        GeneratorSettings.model_validate({"lora": {"path": ""}})
+
+
+def test_lora_defaults_suit_a_step_distilled_lora() -> None:
+    lora = GeneratorSettings.model_validate({"lora": {"path": "x/y"}}).lora
+    assert lora is not None and (lora.steps, lora.guidance, lora.guidance_2, lora.scale) == (4, 1.0, None, 1.0)

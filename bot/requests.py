@@ -1,0 +1,105 @@
+"""Parse `/video <prompt> [flags]` into a validated request, before anything is priced.
+
+Flags follow the habit of other video bots: `--ar 16:9|9:16|1:1`, `--res 480p|720p`,
+`--seconds N`, `--seed N`, `--neg "..."`. Values may be quoted with straight or curly quotes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.errors import UserError
+from generator.presets import Preset
+
+ASPECTS = ("16:9", "9:16", "1:1")
+FLAGS = ("ar", "res", "seconds", "seed", "neg")
+MAX_SEED = 2**32 - 1
+_FLAG = re.compile(r'(?:^|\s)--([A-Za-z_-]+)(?:[ \t=]+("[^"]*"|“[^”]*”|\'[^\']*\'|(?!--)\S+))?')
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """A request as the user meant it; sizes and frames are derived from the preset."""
+
+    prompt: str
+    negative_prompt: str | None
+    aspect: str
+    resolution: str
+    seconds: float
+    seed: int | None
+
+
+def clean_text(text: str, what: str) -> str:
+    """Normalise unicode and whitespace; refuse control characters instead of passing them on."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if ch not in _INVISIBLE)
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\t\n\r":
+            raise UserError(f"The {what} contains a control character; please use plain text.")
+    return " ".join(text.split())
+
+
+def parse_video_request(text: str, preset: Preset, max_prompt_chars: int) -> VideoRequest:
+    """Split the prompt from its flags and check every value against the preset."""
+    flags: dict[str, str] = {}
+    for match in _FLAG.finditer(text):
+        name, value = match.group(1).lower(), match.group(2)
+        if name not in FLAGS:
+            raise UserError(f"Unknown flag --{name}. Flags: " + ", ".join(f"--{f}" for f in FLAGS) + ".")
+        if value is None:
+            raise UserError(f"The flag --{name} needs a value, e.g. {_example(name)}.")
+        if name in flags:
+            raise UserError(f"The flag --{name} is given twice.")
+        flags[name] = value.strip("\"'“”")
+    prompt = clean_text(_FLAG.sub(" ", text), "prompt")
+    if not prompt:
+        raise UserError('Please describe the video, e.g. /video a red fox running through snow --ar 16:9')
+    if len(prompt) > max_prompt_chars:
+        raise UserError(f"The prompt is {len(prompt)} characters long; the limit is {max_prompt_chars}.")
+    negative = clean_text(flags["neg"], "negative prompt") if "neg" in flags else None
+    if negative is not None and len(negative) > max_prompt_chars:
+        raise UserError(f"The negative prompt is too long; the limit is {max_prompt_chars} characters.")
+    return VideoRequest(
+        prompt=prompt,
+        negative_prompt=negative or None,
+        aspect=_choice(flags.get("ar", "16:9"), ASPECTS, "--ar"),
+        resolution=_choice(flags.get("res", preset.resolutions[0]).lower(), preset.resolutions, "--res"),
+        seconds=_seconds(flags.get("seconds"), preset),
+        seed=_seed(flags.get("seed")),
+    )
+
+
+def _example(name: str) -> str:
+    return {"ar": "--ar 16:9", "res": "--res 480p", "seconds": "--seconds 3", "seed": "--seed 42",
+            "neg": '--neg "blurry, text"'}[name]
+
+
+def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
+    if value not in allowed:
+        raise UserError(f"{flag} must be one of {', '.join(allowed)} (got {value!r}).")
+    return value
+
+
+def _seconds(value: str | None, preset: Preset) -> float:
+    longest = preset.max_seconds
+    if value is None:
+        return longest
+    try:
+        seconds = float(value.rstrip("s"))
+    except ValueError:
+        raise UserError(f"--seconds must be a number (got {value!r}).") from None
+    shortest = round(4 / preset.fps, 2)
+    if not shortest <= seconds <= longest:
+        raise UserError(f"--seconds must be between {shortest:g} and {longest:g} for this model.")
+    return seconds
+
+
+def _seed(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_SEED:
+        raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED}.")
+    return int(value)

@@ -1,0 +1,170 @@
+"""The platform-neutral bot: every front end calls these methods and only formats the answers.
+
+A video request goes validate → price → reserve → jobs row → enqueue, in that order, so a
+refusal at any step costs the user nothing; the job id made here is the idempotency key
+for the reservation, the jobs row, arq's `_job_id` and the result key.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from bot.delivery import DeliveryWatcher
+from bot.errors import QueueUnavailable, UserError
+from bot.frontend import FrontEnd, User
+from bot.jobstore import JobRecord, JobState, JobStore
+from bot.queue import VideoQueue
+from bot.requests import VideoRequest, parse_video_request
+from credits.ledger import Ledger
+from credits.models import AccountView
+from generator.errors import BadImage
+from generator.images import load_image
+from generator.jobs import VideoJob
+from generator.presets import Preset
+from wanbot.config import Config
+
+logger = logging.getLogger("wanbot.service")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The immediate answer to a video request."""
+
+    job: JobRecord
+    request: VideoRequest
+    seed: int
+    cost: int
+    available: int
+    position: int | None
+
+
+@dataclass(frozen=True)
+class QueueView:
+    depth: int
+    jobs: list[tuple[JobRecord, int | None]]  # the user's unfinished jobs and their places
+
+
+def new_job_id() -> str:
+    """Random and never reused (arq keeps aborted ids forever, see design.md)."""
+    return secrets.token_hex(6)
+
+
+class BotService:
+    def __init__(self, config: Config, preset: Preset, ledger: Ledger, jobs: JobStore, queue: VideoQueue) -> None:
+        self.config = config
+        self.preset = preset
+        self.ledger = ledger
+        self.jobs = jobs
+        self.queue = queue
+        self.watcher = DeliveryWatcher(ledger, jobs, queue, config.bot)
+
+    def add_frontend(self, frontend: FrontEnd) -> None:
+        self.watcher.add_frontend(frontend)
+
+    def is_admin(self, user: User) -> bool:
+        return self.config.admins.is_admin(user.platform, user.user_id)
+
+    def price(self, request: VideoRequest) -> int:
+        return self.config.credits.price(self.preset.name, request.resolution, request.seconds)
+
+    async def submit(
+        self,
+        user: User,
+        text: str,
+        reply_to: dict[str, object],
+        image: bytes | None = None,
+        max_upload_bytes: int | None = None,
+    ) -> Submitted:
+        """Validate, price, reserve, record, enqueue; raises UserError or a LedgerError (nothing charged)."""
+        await self.ledger.touch(user.account)
+        request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars)
+        if image is not None:
+            self._check_image(image)
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
+        width, height = self.preset.size_for(request.resolution, request.aspect)
+        job = VideoJob(
+            job_id=new_job_id(),
+            preset=self.preset.name,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            width=width,
+            height=height,
+            num_frames=self.preset.frames_for(request.seconds),
+            seed=seed,
+            has_image=image is not None,
+            max_bytes=max_upload_bytes,
+        )
+        cost = self.price(request)
+        if not await self.queue.ping():
+            raise QueueUnavailable()
+        reservation = await self.ledger.reserve(user.account, job.job_id, cost)
+        record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job.model_dump(), cost,
+                           JobState.RESERVED)
+        await self.jobs.insert(record)
+        try:
+            await self.queue.enqueue(job, image)
+        except (RedisError, OSError) as error:
+            logger.warning("job %s: enqueue failed: %s", job.job_id, error)
+            await self.jobs.set_state(job.job_id, JobState.FAILED, error=f"enqueue failed: {error}")
+            await self.ledger.release(job.job_id, "enqueue failed")
+            raise QueueUnavailable() from None
+        await self.jobs.set_state(job.job_id, JobState.QUEUED, only_from=(JobState.RESERVED,))
+        record.state = JobState.QUEUED
+        self.watcher.watch(record)
+        view = await self.ledger.view(user.account)
+        position = (await self.queue.snapshot()).position(job.job_id)
+        logger.info("job %s: queued for %s, %d credits, position %s", job.job_id, user.account,
+                    reservation.amount, position)
+        return Submitted(record, request, seed, cost, view.available, position)
+
+    def _check_image(self, image: bytes) -> None:
+        if not self.preset.image_to_video:
+            raise UserError(f"This bot's model ({self.preset.name}) makes videos from text only; "
+                            "send the prompt without an image.")
+        limit = self.config.bot.max_image_bytes
+        if len(image) > limit:
+            raise UserError(f"The image is {len(image) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+        try:
+            load_image(image, self.config.bot.max_image_pixels)
+        except BadImage as error:
+            raise UserError(error.user_message) from None
+
+    async def balance(self, user: User) -> AccountView:
+        return await self.ledger.touch(user.account)
+
+    async def queue_view(self, user: User) -> QueueView:
+        mine = await self.jobs.unfinished(user.account)
+        try:
+            snapshot = await self.queue.snapshot()
+            depth = len(snapshot.waiting)
+        except (RedisError, OSError):
+            raise QueueUnavailable() from None
+        return QueueView(depth, [(job, snapshot.position(job.job_id)) for job in mine])
+
+    async def cancel(self, user: User, job_id: str | None = None) -> JobRecord:
+        """Cancel the user's job (the newest unfinished one when no id is given); admins may name any."""
+        if job_id is None:
+            mine = await self.jobs.unfinished(user.account)
+            if not mine:
+                raise UserError("You have no job in progress.")
+            record = mine[-1]
+        else:
+            found = await self.jobs.get(job_id.strip())
+            if found is None or (found.account != user.account and not self.is_admin(user)):
+                raise UserError(f"There is no job {job_id} of yours.")
+            record = found
+        if record.state.finished:
+            raise UserError(f"Job {record.job_id} already ended ({record.state.value}).")
+        if not await self.watcher.cancel(record, f"cancelled by {user.account}"):
+            raise UserError(f"Job {record.job_id} is already being delivered; it can't be cancelled now.")
+        return record
+
+    async def start(self) -> None:
+        await self.watcher.start()
+
+    async def stop(self) -> None:
+        await self.watcher.stop()

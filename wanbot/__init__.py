@@ -1,0 +1,1 @@
+"""wanbot's launcher: configuration, logging and the processes (bot, worker, demo, CLIs)."""

@@ -1,0 +1,85 @@
+"""The TOML configuration: one model per section, composed here.
+
+Section names and keys are a contract (see design.md); secrets may come from the
+environment (`DISCORD_TOKEN`, `TELEGRAM_TOKEN`) instead of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from credits.settings import CreditsSettings
+from generator.options import GeneratorSettings
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(Section):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    queue: str = "wanbot:video"
+    result_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+
+class TelegramSettings(Section):
+    token: SecretStr = SecretStr("")
+    base_url: str = ""
+    base_file_url: str = ""
+
+
+class DiscordSettings(Section):
+    token: SecretStr = SecretStr("")
+
+
+class AdminSettings(Section):
+    telegram: list[str] = []
+    discord: list[str] = []
+    console: list[str] = []
+
+    @field_validator("telegram", "discord", "console", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: list[int | str]) -> list[str]:
+        return [str(item) for item in value]
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        return str(user_id) in getattr(self, platform, [])
+
+
+class BotSettings(Section):
+    max_prompt_chars: int = Field(default=800, ge=10)
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=4096)
+    status_interval_s: float = Field(default=2.0, ge=0)
+    poll_interval_s: float = Field(default=1.0, ge=0.05)
+    output_dir: str = "videos"
+
+
+class Config(Section):
+    redis: RedisSettings = RedisSettings()
+    credits: CreditsSettings = CreditsSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    discord: DiscordSettings = DiscordSettings()
+    admins: AdminSettings = AdminSettings()
+    bot: BotSettings = BotSettings()
+
+
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read the TOML file (a missing default file means all defaults) and apply env secrets."""
+    environ = dict(os.environ) if environ is None else environ
+    if path is None:
+        path = DEFAULT_CONFIG_PATH
+        data = tomllib.loads(path.read_text()) if path.exists() else {}
+    else:
+        data = tomllib.loads(path.read_text())
+    for section, variable in (("telegram", "TELEGRAM_TOKEN"), ("discord", "DISCORD_TOKEN")):
+        if environ.get(variable):
+            data.setdefault(section, {})["token"] = environ[variable]
+    return Config.model_validate(data)

@@ -1,0 +1,43 @@
+"""`wanbot demo`: the whole job on one machine — Redis, a worker on the tiny preset, the console chat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot.console import ConsoleFrontEnd, run_console
+from bot.frontend import User
+from generator.worker import build_worker
+from wanbot.app import open_service
+from wanbot.config import Config
+from wanbot.redis_server import ensure_redis
+
+logger = logging.getLogger("wanbot.demo")
+
+
+async def run_demo(config: Config, user_id: str = "local") -> int:
+    url, local_redis = await ensure_redis(config.redis.url.get_secret_value())
+    try:
+        config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": SecretStr(url)})})
+        worker = build_worker(config, handle_signals=False)
+        worker_task = asyncio.create_task(worker.async_run())
+        try:
+            async with open_service(config) as service:
+                frontend = ConsoleFrontEnd(Path(config.bot.output_dir))
+                service.add_frontend(frontend)
+                await service.start()
+                await run_console(service, frontend, User("console", user_id, "you"), sys.stdin)
+            return 0
+        finally:
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+            await worker.close()
+    finally:
+        if local_redis is not None:
+            local_redis.cleanup()

@@ -21,6 +21,7 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from generator.encode import encode_mp4
@@ -147,7 +148,10 @@ def render(
 
 async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     """The arq job: render, store the MP4 under its result key, return the small result."""
-    job = VideoJob.model_validate(payload)
+    try:
+        job = VideoJob.model_validate(payload)
+    except ValidationError as error:  # a bot of another version: say what, don't guess
+        raise JobFailed(f"bad job payload: {error}") from None
     state: WorkerState = ctx["wanbot"]
     redis: Redis = ctx["redis"]
     logger.info("job %s: start (try %s, %dx%d, %d frames)", job.job_id, ctx.get("job_try"), job.width,

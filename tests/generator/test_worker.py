@@ -1,0 +1,168 @@
+"""The arq worker with the real tiny pipelines and a real redis-server: progress, results, abort, timeout.
+
+Jobs that must still be running when the test acts use the tiny models with many more sampling
+steps (the same pipeline, only longer), so nothing depends on how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from arq.jobs import Job, JobStatus
+from redis.asyncio import Redis
+
+from bot.queue import VideoQueue, describe_failure
+from generator.encode import probe_mp4
+from generator.jobs import PROGRESS_CHANNEL, JobFailed, Progress, Stage, VideoJob, progress_key, result_key
+from generator.loader import LoadedModels
+from tests.conftest import WorkerHandle
+from wanbot.config import Config
+
+SLOW_STEPS = 400  # ~10 s on a CPU: long enough to act on a running job, cut short by every test
+
+
+def video_job(job_id: str, seed: int = 5) -> VideoJob:
+    return VideoJob(job_id=job_id, preset="tiny", prompt="waves break on a rocky shore", width=64, height=32,
+                    num_frames=17, seed=seed)
+
+
+@pytest.fixture
+async def queue(config: Config) -> AsyncIterator[VideoQueue]:
+    queue = VideoQueue.connect(config.redis.url.get_secret_value(), config.redis.queue, config.redis.result_ttl_s)
+    yield queue
+    await queue.close()
+
+
+@pytest.fixture
+def slow_models(tiny_models: LoadedModels) -> LoadedModels:
+    return dataclasses.replace(tiny_models, preset=dataclasses.replace(tiny_models.preset, steps=SLOW_STEPS))
+
+
+async def wait_status(queue: VideoQueue, job_id: str, *statuses: JobStatus, timeout_s: float = 60) -> JobStatus:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            status = (await queue.observe([job_id]))[job_id].status
+            if status in statuses:
+                return status
+            await asyncio.sleep(0.02)
+
+
+async def wait_step(redis: Redis, job_id: str, at_least: int) -> Progress:
+    async with asyncio.timeout(60):
+        while True:
+            raw = await redis.get(progress_key(job_id))
+            if raw is not None:
+                progress = Progress.model_validate_json(raw)
+                if progress.step >= at_least and progress.stage is Stage.DENOISING:
+                    return progress
+            await asyncio.sleep(0.02)
+
+
+async def test_a_job_reports_every_step_and_stores_its_mp4_with_a_ttl(
+        queue: VideoQueue, worker: WorkerHandle, config: Config) -> None:
+    messages: list[Progress] = []
+    async with queue.redis.pubsub() as pubsub:
+        await pubsub.subscribe(PROGRESS_CHANNEL)
+        await worker.start()
+        assert await queue.enqueue(video_job("job-steps-1"), None)
+        assert not await queue.enqueue(video_job("job-steps-1"), None)  # the same id is queued once
+        await wait_status(queue, "job-steps-1", JobStatus.complete)
+        async with asyncio.timeout(10):
+            while not messages or messages[-1].stage is not Stage.ENCODING:  # the last one published
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    messages.append(Progress.model_validate_json(message["data"]))
+
+    stages = [progress.stage for progress in messages]
+    assert stages[0] is Stage.STARTING and Stage.ENCODING in stages
+    steps = [progress.step for progress in messages if progress.stage is Stage.DENOISING]
+    assert steps == sorted(steps) and set(steps) <= {1, 2, 3} and max(p.total for p in messages) == 4
+    result = (await queue.observe(["job-steps-1"]))["job-steps-1"].result
+    assert result is not None and result.success
+    assert (result.result["seed"], result.result["num_frames"], result.result["fps"]) == (5, 17, 16)
+    video = await queue.fetch_video("job-steps-1")
+    assert video is not None and len(video) == result.result["size_bytes"]
+    info = probe_mp4(video)
+    assert (info.width, info.height, info.frames) == (64, 32, 17)
+    assert 0 < await queue.redis.ttl(result_key("job-steps-1")) <= config.redis.result_ttl_s
+    final = json.loads(await queue.redis.get(progress_key("job-steps-1")))
+    assert final["stage"] == Stage.DONE
+
+
+async def test_abort_mid_run_stops_the_pipeline_thread(queue: VideoQueue, config: Config,
+                                                       slow_models: LoadedModels, tiny_models: LoadedModels) -> None:
+    slow = WorkerHandle(config, slow_models)
+    await slow.start()
+    try:
+        await queue.enqueue(video_job("job-abort-1"), None)
+        await wait_step(queue.redis, "job-abort-1", at_least=2)
+        started = time.monotonic()
+        await queue.abort("job-abort-1")
+        assert await wait_status(queue, "job-abort-1", JobStatus.complete) is JobStatus.complete
+        stopped_s = time.monotonic() - started
+        result = (await queue.observe(["job-abort-1"]))["job-abort-1"].result
+        assert result is not None and not result.success
+        assert describe_failure(result) == ("cancelled on the worker", "it was cancelled")
+        # The GPU thread stopped at a step boundary: no step is reported after the result.
+        last = Progress.model_validate_json(await queue.redis.get(progress_key("job-abort-1")))
+        await asyncio.sleep(0.3)
+        again = Progress.model_validate_json(await queue.redis.get(progress_key("job-abort-1")))
+        assert again == last and last.step < SLOW_STEPS
+        assert stopped_s < 10
+    finally:
+        await slow.stop()
+    # The thread is free: the same process serves the next job at once.
+    fast = WorkerHandle(config, tiny_models)
+    await fast.start()
+    try:
+        await queue.enqueue(video_job("job-abort-2"), None)
+        assert await wait_status(queue, "job-abort-2", JobStatus.complete) is JobStatus.complete
+    finally:
+        await fast.stop()
+
+
+async def test_a_job_over_its_timeout_fails_and_frees_the_worker(queue: VideoQueue, config: Config,
+                                                                 slow_models: LoadedModels) -> None:
+    short = config.model_copy(update={"generator": config.generator.model_copy(update={"job_timeout_s": 1})})
+    handle = WorkerHandle(short, slow_models)
+    await handle.start()
+    try:
+        await queue.enqueue(video_job("job-timeout-1"), None)
+        await wait_status(queue, "job-timeout-1", JobStatus.complete)
+        result = (await queue.observe(["job-timeout-1"]))["job-timeout-1"].result
+        assert result is not None and not result.success
+        assert describe_failure(result) == ("timed out", "it took longer than the time limit")
+        last = Progress.model_validate_json(await queue.redis.get(progress_key("job-timeout-1")))
+        await asyncio.sleep(0.3)
+        assert Progress.model_validate_json(await queue.redis.get(progress_key("job-timeout-1"))) == last
+    finally:
+        await handle.stop()
+
+
+async def test_a_bad_payload_fails_with_a_reason(queue: VideoQueue, worker: WorkerHandle) -> None:
+    await worker.start()
+    payload = video_job("job-bad-1").model_dump() | {"version": 99}
+    await queue.redis.enqueue_job("generate_video", payload, _job_id="job-bad-1", _queue_name=queue.queue_name)
+    await wait_status(queue, "job-bad-1", JobStatus.complete)
+    result = (await queue.observe(["job-bad-1"]))["job-bad-1"].result
+    assert result is not None and not result.success and isinstance(result.result, JobFailed)
+    assert "version" in str(result.result)
+
+
+async def test_shutdown_mid_job_waits_for_the_pipeline_thread(queue: VideoQueue, config: Config,
+                                                              slow_models: LoadedModels) -> None:
+    handle = WorkerHandle(config, slow_models)
+    await handle.start()
+    await queue.enqueue(video_job("job-shutdown-1"), None)
+    await wait_step(queue.redis, "job-shutdown-1", at_least=1)
+    await handle.stop()
+    last = await queue.redis.get(progress_key("job-shutdown-1"))
+    await asyncio.sleep(0.3)
+    assert await queue.redis.get(progress_key("job-shutdown-1")) == last  # nothing runs after shutdown
+    job = Job("job-shutdown-1", queue.redis, _queue_name=queue.queue_name)
+    assert await job.status() in (JobStatus.queued, JobStatus.in_progress)  # left for another worker

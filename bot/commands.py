@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.admin import run_admin
 from bot.errors import UserError
 from bot.frontend import User
-from bot.messages import balance_text
+from bot.messages import balance_text, submitted_text
 from bot.service import BotService
 from credits.errors import LedgerError
 
@@ -36,12 +36,14 @@ def split_command(text: str) -> tuple[str, str] | None:
 
 
 async def handle(service: BotService, message: Message) -> str | None:
-    """Run one command and return the reply text (None: not a command for us)."""
+    """Run one command and return the reply text (None: not a command for us; empty: say nothing)."""
     parsed = split_command(message.text)
     if parsed is None:
         return None
     word, args = parsed
     try:
+        if word != "video":  # submit admits /video itself
+            service.admit(message.user)
         if word == "video":
             return await _video(service, message, args)
         if word == "balance":
@@ -57,18 +59,13 @@ async def handle(service: BotService, message: Message) -> str | None:
             return await run_admin(service, message.user, args, message.target_account)
         return f"Unknown command /{word}. Try /help."
     except (UserError, LedgerError) as error:
-        return error.user_message
+        return "" if getattr(error, "quiet", False) else error.user_message
 
 
 async def _video(service: BotService, message: Message, args: str) -> str:
     submitted = await service.submit(message.user, args, message.reply_to, message.image,
                                      message.max_upload_bytes)
-    request = submitted.request
-    place = f"#{submitted.position} in queue" if submitted.position else "starting now"
-    kind = "image-to-video" if message.image is not None else "text-to-video"
-    return (f"🎬 Job {submitted.job.job_id} queued ({kind}, {request.resolution} {request.aspect}, "
-            f"{request.seconds:g}s, seed {submitted.seed}): {submitted.cost} credits, "
-            f"{submitted.available} left. {place}.")
+    return submitted_text(submitted, image=message.image is not None)
 
 
 async def _queue(service: BotService, user: User) -> str:

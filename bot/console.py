@@ -90,8 +90,12 @@ async def run_console(service: BotService, frontend: ConsoleFrontEnd, user: User
         except FileNotFoundError as error:
             frontend.say(str(error))
             continue
-        reply = await handle(service, Message(user=user, text=text, image=image))
-        frontend.say(reply if reply is not None else "Commands start with /. Try /help.")
+        reply = await handle(service, Message(user=user, text=text, image=image,
+                                              reply_to={"chat_key": user.account}))
+        if reply is None:
+            frontend.say("Commands start with /. Try /help.")
+        elif reply:
+            frontend.say(reply)
     pending = {job.job_id for job in await service.jobs.unfinished(user.account)}
     if pending:
         frontend.say(f"End of input: waiting for {len(pending)} job(s)…")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from arq.jobs import JobStatus
 from pydantic import ValidationError
@@ -84,8 +85,14 @@ class DeliveryWatcher:
         self._records[record.job_id] = record
         self._wake.set()
 
-    def followed(self, job_id: str) -> bool:
-        return job_id in self._records
+    def status_attached(self, job_id: str, status_ref: dict[str, Any]) -> None:
+        """The front end made the job's status message: show the latest state in it."""
+        record = self._records.get(job_id)
+        if record is not None:
+            record.status_ref = status_ref
+            throttle = self._status.get(job_id)
+            if throttle is not None:
+                throttle.repeat()
 
     async def wait_finished(self, job_ids: set[str]) -> None:
         """Until none of `job_ids` is still followed (the console waits on this at end of input)."""
@@ -99,7 +106,7 @@ class DeliveryWatcher:
         with contextlib.suppress(RedisError, OSError):
             await self.queue.abort(record.job_id)
         await self.ledger.release(record.job_id, reason)
-        await self._done(record.job_id)
+        await self._done(record, JobState.CANCELLED)
         logger.info("job %s: cancelled (%s), credits released", record.job_id, reason)
         return True
 
@@ -232,13 +239,14 @@ class DeliveryWatcher:
             await self.queue.forget(record.job_id)
         logger.info("job %s: delivered to %s, %d credits %s", record.job_id, record.account, record.cost,
                     "captured" if captured else "already captured")
-        await self._done(record.job_id)
+        await self._done(record, JobState.DELIVERED)
 
     # -- endings --------------------------------------------------------------------------
 
     async def _finish(self, record: JobRecord, state: JobState, reason: str, user_message: str | None) -> None:
         """End a job without a video: one path wins the state change, then release and tell."""
-        if await self.jobs.set_state(record.job_id, state, only_from=UNFINISHED, error=reason):
+        ended = await self.jobs.set_state(record.job_id, state, only_from=UNFINISHED, error=reason)
+        if ended:
             await self.ledger.release(record.job_id, reason)
             logger.warning("job %s: %s (%s); credits released", record.job_id, state.value, reason)
             frontend = self.frontends.get(record.platform)
@@ -249,12 +257,16 @@ class DeliveryWatcher:
                                                   f"Your {record.cost} credits were returned.")
                 except Exception as error:  # the credits are back either way
                     logger.warning("job %s: could not tell the user: %s", record.job_id, error)
-        await self._done(record.job_id)
+        await self._done(record, state if ended else None)
 
-    async def _done(self, job_id: str) -> None:
-        self._records.pop(job_id, None)
-        throttle = self._status.pop(job_id, None)
+    async def _done(self, record: JobRecord, final: JobState | None) -> None:
+        """Stop following the job; its status message shows how it ended."""
+        self._records.pop(record.job_id, None)
+        if final is not None:
+            self._show(record, StatusView(record.job_id, final), now=True)
+        throttle = self._status.pop(record.job_id, None)
         if throttle is not None:
+            await throttle.flush()
             await throttle.close()
         await self._notify_finished()
 

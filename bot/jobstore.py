@@ -37,6 +37,10 @@ JOBS_MIGRATIONS = [
     CREATE INDEX jobs_unfinished ON jobs(state) WHERE state IN ('reserved', 'queued', 'running', 'delivering');
     CREATE INDEX jobs_account ON jobs(account, created_at);
     """,
+    # The request as the user made it (prompt and flags), so a job can be re-rolled or varied.
+    """
+    ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 
@@ -72,6 +76,7 @@ class JobRecord:
     error: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    request: dict[str, Any] = field(default_factory=dict)  # bot.requests.VideoRequest as a dict
 
     @property
     def prompt(self) -> str:
@@ -95,10 +100,10 @@ class JobStore:
     async def insert(self, job: JobRecord) -> None:
         await self._write(
             "INSERT INTO jobs (job_id, account, platform, reply_to, payload, cost, state, status_ref, result,"
-            " error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " error, created_at, updated_at, request) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (job.job_id, job.account, job.platform, json.dumps(job.reply_to), json.dumps(job.payload),
              job.cost, job.state.value, _dump(job.status_ref), _dump(job.result), job.error,
-             job.created_at, job.updated_at),
+             job.created_at, job.updated_at, json.dumps(job.request)),
         )
 
     async def set_state(
@@ -171,4 +176,5 @@ def _record(row: aiosqlite.Row) -> JobRecord:
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        request=json.loads(row["request"]),
     )

@@ -11,9 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import UserError
-from generator.presets import Preset
+from generator.presets import ASPECTS, Preset
 
-ASPECTS = ("16:9", "9:16", "1:1")
 FLAGS = ("ar", "res", "seconds", "seed", "neg")
 MAX_SEED = 2**32 - 1
 _FLAG = re.compile(r'(?:^|\s)--([A-Za-z_-]+)(?:[ \t=]+("[^"]*"|“[^”]*”|\'[^\']*\'|(?!--)\S+))?')
@@ -42,8 +41,9 @@ def clean_text(text: str, what: str) -> str:
     return " ".join(text.split())
 
 
-def parse_video_request(text: str, preset: Preset, max_prompt_chars: int) -> VideoRequest:
-    """Split the prompt from its flags and check every value against the preset."""
+def parse_video_request(text: str, preset: Preset, max_prompt_chars: int,
+                        base: VideoRequest | None = None) -> VideoRequest:
+    """Split the prompt from its flags, then check it all with `build_request`."""
     flags: dict[str, str] = {}
     for match in _FLAG.finditer(text):
         name, value = match.group(1).lower(), match.group(2)
@@ -54,7 +54,17 @@ def parse_video_request(text: str, preset: Preset, max_prompt_chars: int) -> Vid
         if name in flags:
             raise UserError(f"The flag --{name} is given twice.")
         flags[name] = value.strip("\"'“”")
-    prompt = clean_text(_FLAG.sub(" ", text), "prompt")
+    return build_request(_FLAG.sub(" ", text), flags, preset, max_prompt_chars, base)
+
+
+def build_request(prompt_text: str, flags: dict[str, str], preset: Preset, max_prompt_chars: int,
+                  base: VideoRequest | None = None) -> VideoRequest:
+    """Check a prompt and flag values (as typed, keyed by flag name) against the preset.
+
+    Flags left out take the preset's defaults, or those of `base` (varying an earlier request).
+    Front ends with real options (Discord) pass them here too, so every platform refuses alike.
+    """
+    prompt = clean_text(prompt_text, "prompt")
     if not prompt:
         raise UserError('Please describe the video, e.g. /video a red fox running through snow --ar 16:9')
     if len(prompt) > max_prompt_chars:
@@ -62,13 +72,16 @@ def parse_video_request(text: str, preset: Preset, max_prompt_chars: int) -> Vid
     negative = clean_text(flags["neg"], "negative prompt") if "neg" in flags else None
     if negative is not None and len(negative) > max_prompt_chars:
         raise UserError(f"The negative prompt is too long; the limit is {max_prompt_chars} characters.")
+    defaults = base or VideoRequest(prompt="", negative_prompt=None, aspect=ASPECTS[0],
+                                    resolution=preset.resolutions[0], seconds=preset.max_seconds, seed=None)
     return VideoRequest(
         prompt=prompt,
-        negative_prompt=negative or None,
-        aspect=_choice(flags.get("ar", "16:9"), ASPECTS, "--ar"),
-        resolution=_choice(flags.get("res", preset.resolutions[0]).lower(), preset.resolutions, "--res"),
-        seconds=_seconds(flags.get("seconds"), preset),
-        seed=_seed(flags.get("seed")),
+        negative_prompt=(negative or None) if "neg" in flags else defaults.negative_prompt,
+        aspect=_choice(flags["ar"], ASPECTS, "--ar") if "ar" in flags else defaults.aspect,
+        resolution=(_choice(flags["res"].lower(), preset.resolutions, "--res") if "res" in flags
+                    else defaults.resolution),
+        seconds=_seconds(flags["seconds"], preset) if "seconds" in flags else defaults.seconds,
+        seed=_seed(flags["seed"]) if "seed" in flags else defaults.seed,
     )
 
 
@@ -83,10 +96,8 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
     return value
 
 
-def _seconds(value: str | None, preset: Preset) -> float:
+def _seconds(value: str, preset: Preset) -> float:
     longest = preset.max_seconds
-    if value is None:
-        return longest
     try:
         seconds = float(value.rstrip("s"))
     except ValueError:
@@ -97,9 +108,7 @@ def _seconds(value: str | None, preset: Preset) -> float:
     return seconds
 
 
-def _seed(value: str | None) -> int | None:
-    if value is None:
-        return None
+def _seed(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or int(value) > MAX_SEED:
         raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED}.")
     return int(value)

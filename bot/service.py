@@ -7,18 +7,24 @@ for the reservation, the jobs row, arq's `_job_id` and the result key.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import RedisError
 
 from bot.delivery import DeliveryWatcher
-from bot.errors import QueueUnavailable, UserError
+from bot.errors import QueueUnavailable, RateLimited, UserError
 from bot.frontend import FrontEnd, User
 from bot.jobstore import JobRecord, JobState, JobStore
+from bot.moderation import Moderation
 from bot.queue import VideoQueue
+from bot.ratelimit import RateLimiter
 from bot.requests import VideoRequest, parse_video_request
+from bot.seen import SeenEvents
 from credits.ledger import Ledger
 from credits.models import AccountView
 from generator.errors import BadImage
@@ -48,18 +54,25 @@ class QueueView:
     jobs: list[tuple[JobRecord, int | None]]  # the user's unfinished jobs and their places
 
 
+JOB_ID = re.compile(r"[0-9a-f]{12}")
+
+
 def new_job_id() -> str:
     """Random and never reused (arq keeps aborted ids forever, see design.md)."""
     return secrets.token_hex(6)
 
 
 class BotService:
-    def __init__(self, config: Config, preset: Preset, ledger: Ledger, jobs: JobStore, queue: VideoQueue) -> None:
+    def __init__(self, config: Config, preset: Preset, ledger: Ledger, jobs: JobStore, queue: VideoQueue,
+                 seen: SeenEvents) -> None:
         self.config = config
         self.preset = preset
         self.ledger = ledger
         self.jobs = jobs
         self.queue = queue
+        self.seen = seen  # platform events handled already (front ends drop redeliveries)
+        self.limiter = RateLimiter(config.bot.commands_per_minute, config.bot.command_burst)
+        self.moderation = Moderation(config.moderation)
         self.watcher = DeliveryWatcher(ledger, jobs, queue, config.bot)
 
     def add_frontend(self, frontend: FrontEnd) -> None:
@@ -75,13 +88,48 @@ class BotService:
         self,
         user: User,
         text: str,
-        reply_to: dict[str, object],
+        reply_to: dict[str, Any],
         image: bytes | None = None,
         max_upload_bytes: int | None = None,
     ) -> Submitted:
-        """Validate, price, reserve, record, enqueue; raises UserError or a LedgerError (nothing charged)."""
+        """Parse `/video` text and submit it; raises UserError or a LedgerError (nothing charged)."""
+        self.admit(user)
         await self.ledger.touch(user.account)
         request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars)
+        return await self._submit(user, request, reply_to, image, max_upload_bytes)
+
+    async def submit_request(
+        self,
+        user: User,
+        request: VideoRequest,
+        reply_to: dict[str, Any],
+        image: bytes | None = None,
+        max_upload_bytes: int | None = None,
+    ) -> Submitted:
+        """A request made otherwise (options, a re-roll or vary button); raises like `submit`."""
+        self.admit(user)
+        return await self._submit(user, request, reply_to, image, max_upload_bytes)
+
+    def admit(self, user: User) -> None:
+        """The per-user rate limit every command passes first (admins are not limited)."""
+        if self.is_admin(user):
+            return
+        refusal = self.limiter.check(user.account)
+        if refusal is not None:
+            if refusal.first:
+                logger.warning("%s is rate limited for %.0fs", user.account, refusal.retry_after_s)
+            raise RateLimited(refusal.retry_after_s, refusal.first)
+
+    async def _submit(
+        self,
+        user: User,
+        request: VideoRequest,
+        reply_to: dict[str, Any],
+        image: bytes | None,
+        max_upload_bytes: int | None,
+    ) -> Submitted:
+        """Moderate, validate, price, reserve, record, enqueue, in that order; a refusal charges nothing."""
+        self.moderation.check(request.prompt, request.negative_prompt, reply_to.get("chat_key"))
         if image is not None:
             self._check_image(image)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
@@ -103,7 +151,7 @@ class BotService:
             raise QueueUnavailable()
         reservation = await self.ledger.reserve(user.account, job.job_id, cost)
         record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job.model_dump(), cost,
-                           JobState.RESERVED)
+                           JobState.RESERVED, request=dataclasses.asdict(request))
         await self.jobs.insert(record)
         try:
             await self.queue.enqueue(job, image)
@@ -120,6 +168,28 @@ class BotService:
         logger.info("job %s: queued for %s, %d credits, position %s", job.job_id, user.account,
                     reservation.amount, position)
         return Submitted(record, request, seed, cost, view.available, position)
+
+    async def job(self, job_id: str) -> JobRecord:
+        """A job by id, or a UserError that says it does not exist."""
+        record = await self.jobs.get(job_id.strip()) if JOB_ID.fullmatch(job_id.strip()) else None
+        if record is None:
+            raise UserError(f"There is no job {job_id}.")
+        return record
+
+    def variant(self, record: JobRecord, prompt: str | None = None) -> VideoRequest:
+        """The request of an earlier job again: re-roll (no prompt: a new seed) or vary (a new prompt, same seed)."""
+        if not record.request:
+            raise UserError(f"Job {record.job_id} is too old to repeat; please send the command again.")
+        original = VideoRequest(**record.request)
+        if prompt is None:
+            return dataclasses.replace(original, seed=None)
+        same_seed = dataclasses.replace(original, seed=record.payload["seed"])
+        return parse_video_request(prompt, self.preset, self.config.bot.max_prompt_chars, base=same_seed)
+
+    async def attach_status(self, job_id: str, status_ref: dict[str, Any]) -> None:
+        """The front end posted the job's status message: later progress edits it."""
+        await self.jobs.set_status_ref(job_id, status_ref)
+        self.watcher.status_attached(job_id, status_ref)
 
     def _check_image(self, image: bytes) -> None:
         if not self.preset.image_to_video:

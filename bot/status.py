@@ -42,6 +42,12 @@ class StatusThrottle:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"status {self.job_id}")
 
+    def repeat(self) -> None:
+        """Show the last view again (the front end could not show it, e.g. before its message existed)."""
+        if self._shown is not None and self._pending is None:
+            view, self._shown = self._shown, None
+            self.offer(view, now=True)
+
     async def flush(self) -> None:
         """Wait until the latest offered view has been shown (or failed)."""
         if self._pending is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from bot.moderation import ModerationSettings
 from credits.settings import CreditsSettings
 from generator.options import GeneratorSettings
 
@@ -30,8 +31,10 @@ class RedisSettings(Section):
 
 class TelegramSettings(Section):
     token: SecretStr = SecretStr("")
-    base_url: str = ""
+    base_url: str = ""  # a self-hosted Bot API server, e.g. "http://127.0.0.1:8081/bot"
     base_file_url: str = ""
+    upload_limit_mb: int = Field(default=50, ge=1)  # cloud Bot API: 50 MB; a local server: up to 2000
+    download_limit_mb: int = Field(default=20, ge=1)  # cloud Bot API: 20 MB; a local server: up to 2000
 
 
 class DiscordSettings(Section):
@@ -59,6 +62,8 @@ class BotSettings(Section):
     status_interval_s: float = Field(default=2.0, ge=0)
     poll_interval_s: float = Field(default=1.0, ge=0.05)
     output_dir: str = "videos"
+    commands_per_minute: float = Field(default=20, gt=0)  # per user, after a burst of `command_burst`
+    command_burst: int = Field(default=8, ge=1)
 
 
 class Config(Section):
@@ -69,6 +74,7 @@ class Config(Section):
     discord: DiscordSettings = DiscordSettings()
     admins: AdminSettings = AdminSettings()
     bot: BotSettings = BotSettings()
+    moderation: ModerationSettings = ModerationSettings()
 
 
 def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:

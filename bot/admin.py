@@ -11,6 +11,7 @@ from bot.frontend import User
 from bot.messages import balance_text
 from credits.ledger import UNCHANGED
 from credits.models import parse_account
+from wanbot import metrics
 
 if TYPE_CHECKING:
     from bot.service import BotService
@@ -49,6 +50,7 @@ async def run_admin(service: BotService, admin: User, args: str, target_account:
         note = " ".join(rest[1:])
         if action == "grant":
             await ledger.grant(account, amount, actor, note)
+            metrics.CREDITS_GRANTED.inc(amount)
         else:
             await ledger.take(account, amount, actor, note)
         view = await ledger.view(account)

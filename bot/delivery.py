@@ -29,6 +29,7 @@ from bot.status import StatusThrottle
 from credits.ledger import Ledger
 from generator.encode import VideoTooLarge, shrink_mp4
 from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoResult
+from wanbot import metrics
 from wanbot.config import BotSettings
 
 logger = logging.getLogger("wanbot.delivery")
@@ -81,8 +82,13 @@ class DeliveryWatcher:
             await throttle.close()
         self._tasks.clear()
 
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     def watch(self, record: JobRecord) -> None:
         self._records[record.job_id] = record
+        metrics.JOBS_FOLLOWED.set(len(self._records))
         self._wake.set()
 
     def status_attached(self, job_id: str, status_ref: dict[str, Any]) -> None:
@@ -235,6 +241,8 @@ class DeliveryWatcher:
                 await asyncio.sleep(2**attempt)
         await self.jobs.set_state(record.job_id, JobState.DELIVERED, only_from=(JobState.DELIVERING,))
         captured = await self.ledger.capture(record.job_id)
+        if captured:
+            metrics.CREDITS_CAPTURED.inc(record.cost)
         with contextlib.suppress(RedisError, OSError):
             await self.queue.forget(record.job_id)
         logger.info("job %s: delivered to %s, %d credits %s", record.job_id, record.account, record.cost,
@@ -262,7 +270,9 @@ class DeliveryWatcher:
     async def _done(self, record: JobRecord, final: JobState | None) -> None:
         """Stop following the job; its status message shows how it ended."""
         self._records.pop(record.job_id, None)
+        metrics.JOBS_FOLLOWED.set(len(self._records))
         if final is not None:
+            metrics.JOBS_FINISHED.labels(final.value).inc()
             self._show(record, StatusView(record.job_id, final), now=True)
         throttle = self._status.pop(record.job_id, None)
         if throttle is not None:

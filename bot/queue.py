@@ -13,6 +13,7 @@ from arq.jobs import Job, JobResult, JobStatus, deserialize_result
 
 from generator.jobs import JOB_FUNCTION, VideoJob, image_key, progress_key, result_key
 from generator.jobs import Progress as WorkerProgress
+from wanbot import metrics
 
 logger = logging.getLogger("wanbot.queue")
 
@@ -69,13 +70,16 @@ class VideoQueue:
         """ZRANK over-counts (running jobs stay in the sorted set), so skip ids with an in-progress key."""
         due = await self.redis.zrangebyscore(self.queue_name, "-inf", int(time.time() * 1000))
         if not due:
+            metrics.QUEUE_WAITING.labels(self.queue_name).set(0)
             return QueueSnapshot(())
         ids = [raw.decode() for raw in due]
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.exists(in_progress_key_prefix + job_id)
             running = await pipe.execute()
-        return QueueSnapshot(tuple(job_id for job_id, busy in zip(ids, running, strict=True) if not busy))
+        waiting = tuple(job_id for job_id, busy in zip(ids, running, strict=True) if not busy)
+        metrics.QUEUE_WAITING.labels(self.queue_name).set(len(waiting))
+        return QueueSnapshot(waiting)
 
     async def observe(self, job_ids: list[str]) -> dict[str, Observation]:
         """Status, place, progress and arq result of many jobs in two round trips.

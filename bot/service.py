@@ -7,10 +7,12 @@ for the reservation, the jobs row, arq's `_job_id` and the result key.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +27,14 @@ from bot.queue import VideoQueue
 from bot.ratelimit import RateLimiter
 from bot.requests import VideoRequest, parse_video_request
 from bot.seen import SeenEvents
+from credits.errors import LedgerError
 from credits.ledger import Ledger
 from credits.models import AccountView
 from generator.errors import BadImage
 from generator.images import load_image
 from generator.jobs import VideoJob
 from generator.presets import Preset
+from wanbot import metrics
 from wanbot.config import Config
 
 logger = logging.getLogger("wanbot.service")
@@ -52,6 +56,15 @@ class Submitted:
 class QueueView:
     depth: int
     jobs: list[tuple[JobRecord, int | None]]  # the user's unfinished jobs and their places
+
+
+@contextlib.contextmanager
+def _counting_refusals() -> Iterator[None]:
+    try:
+        yield
+    except (UserError, LedgerError) as error:
+        metrics.REFUSALS.labels(type(error).__name__).inc()
+        raise
 
 
 JOB_ID = re.compile(r"[0-9a-f]{12}")
@@ -93,10 +106,11 @@ class BotService:
         max_upload_bytes: int | None = None,
     ) -> Submitted:
         """Parse `/video` text and submit it; raises UserError or a LedgerError (nothing charged)."""
-        self.admit(user)
-        await self.ledger.touch(user.account)
-        request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars)
-        return await self._submit(user, request, reply_to, image, max_upload_bytes)
+        with _counting_refusals():
+            self.admit(user)
+            await self.ledger.touch(user.account)
+            request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars)
+            return await self._submit(user, request, reply_to, image, max_upload_bytes)
 
     async def submit_request(
         self,
@@ -107,8 +121,9 @@ class BotService:
         max_upload_bytes: int | None = None,
     ) -> Submitted:
         """A request made otherwise (options, a re-roll or vary button); raises like `submit`."""
-        self.admit(user)
-        return await self._submit(user, request, reply_to, image, max_upload_bytes)
+        with _counting_refusals():
+            self.admit(user)
+            return await self._submit(user, request, reply_to, image, max_upload_bytes)
 
     def admit(self, user: User) -> None:
         """The per-user rate limit every command passes first (admins are not limited)."""
@@ -163,6 +178,7 @@ class BotService:
         await self.jobs.set_state(job.job_id, JobState.QUEUED, only_from=(JobState.RESERVED,))
         record.state = JobState.QUEUED
         self.watcher.watch(record)
+        metrics.JOBS_SUBMITTED.labels(self.preset.name).inc()
         view = await self.ledger.view(user.account)
         position = (await self.queue.snapshot()).position(job.job_id)
         logger.info("job %s: queued for %s, %d credits, position %s", job.job_id, user.account,

@@ -52,6 +52,7 @@ class GeneratorSettings(BaseModel):
     compile_blocks: bool = False
     job_timeout_s: int = Field(default=0, ge=0)  # 0: the preset's
     lora: LoraSettings | None = None
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # /metrics and /healthz of each worker; 0: off
 
     @field_validator("preset")
     @classmethod

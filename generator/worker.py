@@ -10,6 +10,7 @@ coroutine re-raises: the GPU is really free when arq moves on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -41,6 +42,7 @@ from generator.jobs import (
 from generator.loader import LoadedModels, load_models
 from generator.presets import get_preset
 from generator.run import GenerationSpec, generate
+from wanbot import metrics
 from wanbot.config import Config
 
 logger = logging.getLogger("wanbot.worker")
@@ -163,18 +165,26 @@ async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[s
     cancel = threading.Event()
     loop = asyncio.get_running_loop()
     rendering = loop.run_in_executor(state.executor, render, state, job, image, reporter, cancel)
+    preset = state.models.preset.name
+    metrics.WORKER_BUSY.set(1)
     try:
         data, result = await asyncio.shield(rendering)
     except asyncio.CancelledError:
         cancel.set()
         logger.info("job %s: cancelled, waiting for the GPU thread to stop", job.job_id)
         await asyncio.gather(rendering, return_exceptions=True)
+        metrics.WORKER_JOBS.labels(preset, "cancelled").inc()
         raise
     except Exception as error:
         logger.exception("job %s: render failed", job.job_id)
+        metrics.WORKER_JOBS.labels(preset, "failed").inc()
         raise JobFailed(f"{type(error).__name__}: {error}", getattr(error, "user_message", None)) from None
     finally:
+        metrics.WORKER_BUSY.set(0)
+        metrics.WORKER_HEARTBEAT.set_to_current_time()
         await reporter.close()
+    metrics.WORKER_JOBS.labels(preset, "done").inc()
+    metrics.GENERATION_SECONDS.labels(preset).observe(result.pipeline_s)
     await redis.set(result_key(job.job_id), data, ex=state.result_ttl_s)
     await redis.set(
         progress_key(job.job_id),
@@ -185,6 +195,18 @@ async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[s
     logger.info("job %s: done in %.2fs pipeline + %.2fs encode, %d bytes", job.job_id, result.pipeline_s,
                 result.encode_s, result.size_bytes)
     return result.model_dump()
+
+
+async def _heartbeat(interval_s: float = 10.0) -> None:
+    """Liveness for Prometheus: a worker whose timestamp stops moving is gone or stuck."""
+    while True:
+        metrics.WORKER_HEARTBEAT.set_to_current_time()
+        await asyncio.sleep(interval_s)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def worker_name() -> str:
@@ -211,10 +233,22 @@ def worker_options(
             max_image_pixels=config.bot.max_image_pixels,
             name=worker_name(),
         )
+        ctx["wanbot_services"] = services = contextlib.AsyncExitStack()
+        services.push_async_callback(_cancelled, asyncio.create_task(_heartbeat(), name="worker heartbeat"))
+        if config.generator.metrics_port:
+            redis: Redis = ctx["redis"]
+
+            async def redis_problem() -> str | None:
+                return None if await redis.ping() else "redis does not answer"
+
+            await services.enter_async_context(metrics.serving(config.generator.metrics_port, {"redis": redis_problem}))
         logger.info("worker %s ready on queue %s (preset %s, timeout %ss)", ctx["wanbot"].name,
                     config.redis.queue, preset.name, timeout_s)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        services: contextlib.AsyncExitStack | None = ctx.get("wanbot_services")
+        if services is not None:
+            await services.aclose()
         state: WorkerState | None = ctx.get("wanbot")
         if state is not None:
             state.executor.shutdown(wait=True, cancel_futures=True)

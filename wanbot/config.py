@@ -62,6 +62,7 @@ class BotSettings(Section):
     status_interval_s: float = Field(default=2.0, ge=0)
     poll_interval_s: float = Field(default=1.0, ge=0.05)
     output_dir: str = "videos"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     commands_per_minute: float = Field(default=20, gt=0)  # per user, after a burst of `command_burst`
     command_burst: int = Field(default=8, ge=1)
 

@@ -51,6 +51,7 @@ async def run_bot(config: Config, console: bool = False) -> int:
         if console:
             service.add_frontend(frontend)
         await service.start()
+        stack.push_async_callback(service.stop)  # before the front ends close, so no delivery meets a closed client
         if config.bot.metrics_port:
             await stack.enter_async_context(metrics.serving(config.bot.metrics_port, health_checks(service)))
         for receiver in receivers:

@@ -1,0 +1,220 @@
+"""Telegram update callbacks: small `(update, context)` functions that parse, call the service, answer.
+
+Every refusal a user can cause (bad flags, no credits, a bad image) is a UserError or LedgerError
+whose sentence goes back as the answer; nothing is queued or charged before the service says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import ForceReply, Message, Update
+from telegram import User as TelegramUser
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.commands import Message as CommandMessage
+from bot.commands import handle, help_text, split_command
+from bot.errors import UserError
+from bot.frontend import User
+from bot.messages import submitted_text
+from bot.requests import VideoRequest
+from bot.service import BotService, Submitted
+from bot.telegram.buttons import CANCEL, REROLL, VARY, parse_callback, status_buttons
+from bot.telegram.frontend import TelegramFrontEnd, chat_reply_to
+from bot.telegram.images import ImageFile, download, image_for
+from credits.errors import LedgerError
+
+logger = logging.getLogger("wanbot.telegram")
+
+DEPS = "wanbot"
+VARY_PROMPT = re.compile(r"^✏️ Vary job ([0-9a-f]{12})")
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+@dataclass
+class TelegramDeps:
+    """The shared objects every callback uses, kept in `application.bot_data`."""
+
+    service: BotService
+    frontend: TelegramFrontEnd
+    download_limit_bytes: int
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> TelegramDeps:
+    found: TelegramDeps = context.bot_data[DEPS]
+    return found
+
+
+def user_of(telegram_user: TelegramUser) -> User:
+    return User("telegram", str(telegram_user.id), telegram_user.full_name)
+
+
+def answers_user_errors(callback: Callback) -> Callback:
+    """A refusal the user caused becomes the answer to their message (callback queries: an alert)."""
+
+    @functools.wraps(callback)
+    async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await callback(update, context)
+        except (UserError, LedgerError) as error:
+            if getattr(error, "quiet", False):
+                return
+            if update.callback_query is not None:
+                await update.callback_query.answer(error.user_message[:200], show_alert=True)
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(error.user_message, do_quote=True)
+
+    return wrapped
+
+
+async def drop_seen_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler: an update delivered again (same update_id) is ignored."""
+    if not await deps(context).service.seen.first_time(f"telegram:{context.bot.id}:{update.update_id}"):
+        logger.info("update %d was handled before: ignored", update.update_id)
+        raise ApplicationHandlerStop
+
+
+@answers_user_errors
+async def video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/video <prompt> [flags]`, as text or as the caption of an image, or as a reply to an image."""
+    message = update.effective_message
+    assert message is not None and message.from_user is not None
+    parsed = split_command(message.text or message.caption or "")
+    if parsed is None or not _addressed_to_us(message.text or message.caption or "", context.bot.username):
+        return
+    found = image_for(message)
+    image = await _download(context, found)
+    reply_to = chat_reply_to(message.chat_id, message.chat.type, message.message_id,
+                             found.file_id if found else None)
+    submitted = await deps(context).service.submit(user_of(message.from_user), parsed[1], reply_to, image,
+                                                   deps(context).frontend.upload_limit_bytes)
+    await _answer_submitted(context, message, submitted, image is not None)
+
+
+@answers_user_errors
+async def text_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/balance, /queue, /cancel, /admin: the shared command words, answered as text."""
+    message = update.effective_message
+    assert message is not None and message.from_user is not None and message.text is not None
+    replied = message.reply_to_message
+    target = f"telegram:{replied.from_user.id}" if replied and replied.from_user else None
+    reply = await handle(deps(context).service,
+                         CommandMessage(user_of(message.from_user), message.text, target_account=target))
+    if reply:
+        await message.reply_text(reply, do_quote=True)
+
+
+@answers_user_errors
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start and /help: commands, flags, prices and the user's balance."""
+    message = update.effective_message
+    assert message is not None and message.from_user is not None
+    text = await help_text(deps(context).service, user_of(message.from_user))
+    await message.reply_text(text + "\nSend a photo with the caption /video <prompt> to animate it.")
+
+
+@answers_user_errors
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Re-roll, vary and cancel buttons; each query is answered at once, then the work happens."""
+    query = update.callback_query
+    assert query is not None
+    parsed = parse_callback(query.data)
+    if parsed is None or not isinstance(query.message, Message):
+        await query.answer()
+        return
+    action, job_id = parsed
+    service = deps(context).service
+    user = user_of(query.from_user)
+    if action == CANCEL:
+        record = await service.cancel(user, job_id)
+        await query.answer(f"Job {record.job_id} cancelled; {record.cost} credits returned.")
+        return
+    record = await service.job(job_id)
+    if action == REROLL:
+        await query.answer("🎲 Re-rolling with a new seed…")
+        await _start_variant(context, query.message, user, record.reply_to.get("image_file_id"),
+                             service.variant(record))
+    elif action == VARY:
+        await query.answer()
+        await query.message.reply_text(
+            f"✏️ Vary job {record.job_id}: reply to this message with a changed prompt (flags optional; "
+            f"the rest stays as it was, same seed).\nWas: {record.prompt}",
+            reply_markup=ForceReply(selective=True, input_field_placeholder=record.prompt[:64]),
+            do_quote=True,
+        )
+
+
+@answers_user_errors
+async def vary_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A reply to our “Vary job …” question: the earlier request with the new prompt."""
+    message = update.effective_message
+    assert message is not None and message.from_user is not None and message.text is not None
+    asked = message.reply_to_message
+    match = VARY_PROMPT.match(asked.text or "") if asked and asked.from_user and asked.from_user.id == context.bot.id \
+        else None
+    if match is None:
+        return
+    service = deps(context).service
+    record = await service.job(match.group(1))
+    await _start_variant(context, message, user_of(message.from_user), record.reply_to.get("image_file_id"),
+                         service.variant(record, prompt=message.text))
+
+
+async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Private chats only: a nudge towards the commands instead of silence."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.photo or message.document:
+        text = "To animate this image, send it again with the caption /video <what should happen>."
+    elif message.text and message.text.startswith("/"):
+        text = f"Unknown command {message.text.split()[0]}. Try /help."
+    else:
+        text = "Send /video <prompt> to make a video, or /help for everything I can do."
+    await message.reply_text(text)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anything unexpected: logged with the update's ids, a short apology to the user."""
+    ids = f"update {update.update_id}" if isinstance(update, Update) else "no update"
+    logger.error("telegram handler failed (%s)", ids, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await update.effective_message.reply_text("Sorry, something went wrong on our side. Please try again.")
+        except Exception as error:  # the platform itself is failing: the log has it
+            logger.warning("could not send the apology: %s", error)
+
+
+async def _start_variant(context: ContextTypes.DEFAULT_TYPE, answer_to: Message, user: User,
+                         image_file_id: str | None, request: VideoRequest) -> None:
+    image = await _download(context, ImageFile(image_file_id, None)) if image_file_id else None
+    reply_to = chat_reply_to(answer_to.chat_id, answer_to.chat.type, answer_to.message_id, image_file_id)
+    submitted = await deps(context).service.submit_request(user, request, reply_to, image,
+                                                           deps(context).frontend.upload_limit_bytes)
+    await _answer_submitted(context, answer_to, submitted, image is not None)
+
+
+async def _answer_submitted(context: ContextTypes.DEFAULT_TYPE, message: Message, submitted: Submitted,
+                            image: bool) -> None:
+    """The answer becomes the job's status message, edited as the job moves."""
+    job_id = submitted.job.job_id
+    answer = await message.reply_text(submitted_text(submitted, image), reply_markup=status_buttons(job_id),
+                                      do_quote=True)
+    await deps(context).service.attach_status(job_id, {"chat_id": answer.chat_id, "message_id": answer.message_id})
+
+
+async def _download(context: ContextTypes.DEFAULT_TYPE, image: ImageFile | None) -> bytes | None:
+    if image is None:
+        return None
+    return await download(context.bot, image, deps(context).download_limit_bytes)
+
+
+def _addressed_to_us(text: str, username: str) -> bool:
+    """`/video@otherbot …` in a group is for another bot."""
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    _, at, name = first.partition("@")
+    return not at or name.lower() == username.lower()

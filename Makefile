@@ -32,6 +32,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/ledger_bench.py
 	$(BIN)/python benchmarks/overhead_bench.py
+	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
 
 lint: setup
 	$(BIN)/pip install --quiet ruff

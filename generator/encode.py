@@ -49,7 +49,7 @@ class VideoInfo:
 
 
 def encode_mp4(frames: np.ndarray, fps: int, *, max_bytes: int | None = None) -> bytes:
-    """uint8 frames (T, H, W, 3) to MP4 bytes; over `max_bytes`, re-encoded at a budgeted bitrate."""
+    """uint8 frames (T, H, W, 3) to MP4 bytes; over `max_bytes`, shrunk as `shrink_mp4` does."""
     frames = _even(frames)
     height, width = frames.shape[1:3]
 
@@ -57,10 +57,7 @@ def encode_mp4(frames: np.ndarray, fps: int, *, max_bytes: int | None = None) ->
         return (av.VideoFrame.from_ndarray(frame, format="rgb24") for frame in frames)
 
     data = _encode(source, fps, (width, height))
-    if max_bytes is None or len(data) <= max_bytes:
-        return data
-    logger.info("video is %d bytes, over %d: re-encoding at a lower bitrate", len(data), max_bytes)
-    return _encode_within(source, fps, (width, height), len(frames) / fps, max_bytes)
+    return data if max_bytes is None else shrink_mp4(data, max_bytes)
 
 
 def shrink_mp4(data: bytes, max_bytes: int) -> bytes:

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     bot = commands.add_parser("bot", help="the chat front ends and the ledger")
     bot.add_argument("--console", action="store_true", help="also chat on this terminal")
     commands.add_parser("worker", help="a GPU worker consuming the queue (one per GPU)")
+    sync = commands.add_parser("discord-sync", help="publish the Discord slash commands (after an upgrade)")
+    sync.add_argument("--guild", type=int, help="one server, at once (default: globally, within an hour)")
     cli_generate.add_parser(commands)
     credits_cli.add_parser(commands)
     return parser
@@ -60,6 +62,10 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
 
         build_worker(config).run()
         return 0
+    if args.command == "discord-sync":
+        from wanbot.discord_sync import run_sync
+
+        return asyncio.run(run_sync(config, args.guild))
     if args.command == "generate":
         from generator import cli_generate
 

@@ -1,0 +1,1 @@
+"""The Discord front end: discord.py app commands, persistent buttons, over the shared bot service."""

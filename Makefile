@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python benchmarks/ledger_bench.py
 	$(BIN)/python benchmarks/overhead_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
+	PYTHONPATH=. $(BIN)/python benchmarks/discord_bench.py
 
 lint: setup
 	$(BIN)/pip install --quiet ruff

@@ -10,12 +10,16 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, result_key_prefix
 from arq.jobs import Job, JobResult, JobStatus, deserialize_result
+from redis.asyncio import BlockingConnectionPool
 
 from generator.jobs import JOB_FUNCTION, VideoJob, image_key, progress_key, result_key
 from generator.jobs import Progress as WorkerProgress
 from wanbot import metrics
 
 logger = logging.getLogger("wanbot.queue")
+
+MAX_CONNECTIONS = 16
+POOL_WAIT_S = 20
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,14 @@ class VideoQueue:
 
     @classmethod
     def connect(cls, url: str, queue_name: str, image_ttl_s: int) -> VideoQueue:
-        """Connects lazily: the bot starts (and answers /balance) while Redis is down."""
-        redis = ArqRedis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
-        return cls(redis, queue_name, image_ttl_s)
+        """Connects lazily: the bot starts (and answers /balance) while Redis is down.
+
+        A bounded pool that waits for a free connection: a burst of requests shares a few
+        connections instead of opening hundreds at once (which Redis and the kernel would queue).
+        """
+        pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
+                                               socket_connect_timeout=2, socket_timeout=10)
+        return cls(ArqRedis(pool), queue_name, image_ttl_s)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -162,8 +162,6 @@ class BotService:
             max_bytes=max_upload_bytes,
         )
         cost = self.price(request)
-        if not await self.queue.ping():
-            raise QueueUnavailable()
         reservation = await self.ledger.reserve(user.account, job.job_id, cost)
         record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job.model_dump(), cost,
                            JobState.RESERVED, request=dataclasses.asdict(request))
@@ -180,7 +178,10 @@ class BotService:
         self.watcher.watch(record)
         metrics.JOBS_SUBMITTED.labels(self.preset.name).inc()
         view = await self.ledger.view(user.account)
-        position = (await self.queue.snapshot()).position(job.job_id)
+        try:
+            position = (await self.queue.snapshot()).position(job.job_id)
+        except (RedisError, OSError):  # queued all the same: the status message will say where
+            position = None
         logger.info("job %s: queued for %s, %d credits, position %s", job.job_id, user.account,
                     reservation.amount, position)
         return Submitted(record, request, seed, cost, view.available, position)

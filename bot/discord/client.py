@@ -53,9 +53,9 @@ class WanbotClient(discord.Client):
 
     async def answer_command(self, interaction: discord.Interaction[Any], text: str) -> None:
         """A command that answers the user alone: defer at once, then edit the shared command's answer in."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
         if not await self.service.seen.first_time(f"discord:interaction:{interaction.id}"):
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await handle(self.service, Message(self.user_of(interaction.user), text.strip()))
         await interaction.edit_original_response(content=(reply or "Slow down, please.")[:2000])
 

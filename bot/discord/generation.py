@@ -56,14 +56,14 @@ def video_command(preset: Preset) -> app_commands.Command[Any, Any, None]:
         negative: app_commands.Range[str, 1, 2000] | None = None,
     ) -> None:
         client = interaction.client
-        if not await client.service.seen.first_time(f"discord:interaction:{interaction.id}"):
-            return
         if image is not None:
             refusal = _attachment_refusal(image, client.service.config.bot.max_image_bytes)
             if refusal is not None:
                 await interaction.response.send_message(refusal, ephemeral=True)
                 return
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # first: Discord waits 3 s at most
+        if not await client.service.seen.first_time(f"discord:interaction:{interaction.id}"):
+            return
         given = {"ar": aspect.value if aspect else None, "res": resolution.value if resolution else None,
                  "seconds": None if seconds is None else str(seconds), "seed": None if seed is None else str(seed),
                  "neg": negative}

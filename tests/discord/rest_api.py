@@ -73,6 +73,7 @@ JSON = dict[str, Any]
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+LISTEN_BACKLOG = 1024
 RESPONSE_WINDOW_S = 3.0
 TOKEN_LIFETIME_S = 15 * 60.0
 MAX_CONTENT_LENGTH = 2000
@@ -437,7 +438,8 @@ class DiscordRestEmulator:
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
+        # A deep accept queue: a burst of new connections must not wait out SYN retransmits (1 s each).
+        await web.SockSite(self._runner, sock, backlog=LISTEN_BACKLOG).start()
         self._url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         log.debug("Discord REST emulator listening on %s", self._url)
 

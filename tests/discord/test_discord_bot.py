@@ -237,11 +237,11 @@ async def test_cancel_with_autocomplete_and_the_status_button(discord_env: Emula
     gateway, rest = discord_env.gateway, discord_env.rest
     first = await gateway.interact(discord_bot, gateway.builder.slash_command(
         ALICE_HERE, "video", string_option("prompt", "one")))
+    first_job = JOB.search((await answer(discord_env, first)).content).group(1)  # type: ignore[union-attr]
     second = await gateway.interact(discord_bot, gateway.builder.slash_command(
         ALICE_HERE, "video", string_option("prompt", "two")))
-    status = await rest.wait_for(lambda: [m for m in rest.followups(first.token) if not m.ephemeral])
-    first_job = JOB.search((await answer(discord_env, first)).content).group(1)  # type: ignore[union-attr]
     second_job = JOB.search((await answer(discord_env, second)).content).group(1)  # type: ignore[union-attr]
+    status = await rest.wait_for(lambda: [m for m in rest.followups(first.token) if not m.ephemeral])
     assert components_of(status[0]) == [f"wanbot:cancel:{first_job}"]
 
     suggest = await gateway.interact(discord_bot, gateway.builder.autocomplete(

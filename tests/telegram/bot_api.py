@@ -563,7 +563,8 @@ class BotApiEmulator:
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._serve_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        # A deep accept queue: a burst of new connections must not wait out SYN retransmits (1 s each).
+        await web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024).start()
         self._port = self._runner.addresses[0][1]
         self._closing = False
         logger.info("Bot API emulator listening on %s", self.base_url)

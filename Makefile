@@ -32,6 +32,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/ledger_bench.py
 	$(BIN)/python benchmarks/overhead_bench.py
+	$(BIN)/python benchmarks/audio_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/discord_bench.py
 

@@ -88,11 +88,17 @@ async def help_text(service: BotService, user: User) -> str:
     )
     toy = "\n⚠ This bot runs the tiny test model: it makes noise, not real videos." if preset.is_toy else ""
     image = " Attach an image (or reply to one) to animate it." if preset.image_to_video else ""
+    sound = ""
+    if service.makes_sound:
+        extra = service.config.credits.price(preset.name, preset.resolutions[0], preset.max_seconds, audio=True) - \
+            service.config.credits.price(preset.name, preset.resolutions[0], preset.max_seconds)
+        default = " (on by default; --audio off for silence)" if service.config.bot.audio_default else ""
+        sound = f"\n  --audio for a soundtrack{default}, --sound \"what it sounds like\": +{extra} credits"
     return (
         f"wanbot makes short videos with {preset.name}.{toy}\n"
         f"/video <prompt> [flags] — make a video.{image}\n"
         f"  --ar 16:9|9:16|1:1   --res {'|'.join(preset.resolutions)}   "
-        f"--seconds N (up to {preset.max_seconds:g})   --seed N   --neg \"what to avoid\"\n"
+        f"--seconds N (up to {preset.max_seconds:g})   --seed N   --neg \"what to avoid\"{sound}\n"
         "/balance — your credits · /queue — your jobs · /cancel [job] — stop a job\n"
         f"Prices: {prices} credits. New users get {service.config.credits.signup_grant}, "
         f"and {service.config.credits.daily_grant} more each day (UTC).\n"

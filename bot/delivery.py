@@ -27,8 +27,9 @@ from bot.jobstore import JobRecord, JobState, JobStore
 from bot.queue import Observation, VideoQueue, describe_failure
 from bot.status import StatusThrottle
 from credits.ledger import Ledger
-from generator.encode import VideoTooLarge, shrink_mp4
+from generator.errors import VideoTooLarge
 from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoResult
+from generator.mux import shrink_with_audio
 from wanbot import metrics
 from wanbot.config import BotSettings
 
@@ -212,7 +213,7 @@ class DeliveryWatcher:
             limit = frontend.max_upload_bytes(record)
             if limit is not None and len(video) > limit:
                 try:
-                    video = await asyncio.to_thread(shrink_mp4, video, limit)
+                    video = await asyncio.to_thread(shrink_with_audio, video, limit)
                 except VideoTooLarge:
                     await self._finish(record, JobState.FAILED, "video over the upload limit",
                                        "the video is too large for this chat even after re-encoding")

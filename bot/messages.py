@@ -50,6 +50,8 @@ def status_text(view: StatusView) -> str:
         return f"⏳ Job {view.job_id}: {place}{eta}"
     if view.stage is Stage.DENOISING:
         return f"🎬 Job {view.job_id}: {progress_bar(view.step, view.total)} step {view.step}/{view.total}{eta}"
+    if view.stage is Stage.AUDIO:
+        return f"🔊 Job {view.job_id}: {progress_bar(view.step, view.total)} adding sound {view.step}/{view.total}"
     if view.stage in (Stage.DECODING, Stage.ENCODING):
         return f"🎞 Job {view.job_id}: {progress_bar(1, 1)} {view.stage.value} the video{eta}"
     if view.state is JobState.DELIVERING or view.stage is Stage.DONE:
@@ -70,7 +72,8 @@ def request_summary(request: VideoRequest, seed: int | None = None, max_prompt: 
     prompt = request.prompt if len(request.prompt) <= max_prompt else request.prompt[: max_prompt - 1] + "…"
     shown_seed = request.seed if seed is None else seed
     tail = f" · seed {shown_seed}" if shown_seed is not None else ""
-    return f"“{prompt}” · {request.resolution} {request.aspect} · {request.seconds:g}s{tail}"
+    sound = " · 🔊" if request.audio else ""
+    return f"“{prompt}” · {request.resolution} {request.aspect} · {request.seconds:g}s{sound}{tail}"
 
 
 def submitted_text(submitted: Submitted, image: bool) -> str:

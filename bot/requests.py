@@ -1,7 +1,8 @@
 """Parse `/video <prompt> [flags]` into a validated request, before anything is priced.
 
 Flags follow the habit of other video bots: `--ar 16:9|9:16|1:1`, `--res 480p|720p`,
-`--seconds N`, `--seed N`, `--neg "..."`. Values may be quoted with straight or curly quotes.
+`--seconds N`, `--seed N`, `--neg "..."`, and for sound `--audio` (a switch, or `--audio off`)
+and `--sound "..."` (what it should sound like). Values may be quoted with straight or curly quotes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from dataclasses import dataclass
 from bot.errors import UserError
 from generator.presets import ASPECTS, Preset
 
-FLAGS = ("ar", "res", "seconds", "seed", "neg")
+FLAGS = ("ar", "res", "seconds", "seed", "neg", "audio", "sound")
+SWITCHES = ("audio",)  # flags that need no value: a following word is the prompt's unless it is on/off
 MAX_SEED = 2**32 - 1
+_SWITCH = re.compile(r"(?:^|\s)--(audio)(?:[ \t=]+(on|off|yes|no|true|false)(?=\s|$))?", re.IGNORECASE)
 _FLAG = re.compile(r'(?:^|\s)--([A-Za-z_-]+)(?:[ \t=]+("[^"]*"|“[^”]*”|\'[^\']*\'|(?!--)\S+))?')
+_ON = ("on", "yes", "true")
 _INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
 
 
@@ -29,6 +33,13 @@ class VideoRequest:
     resolution: str
     seconds: float
     seed: int | None
+    audio: bool = False  # a soundtrack is generated and muxed in
+    sound: str | None = None  # what the soundtrack should sound like; None: the video's prompt
+
+    @property
+    def audio_prompt(self) -> str | None:
+        """The soundtrack's prompt, or None for a silent clip."""
+        return (self.sound or self.prompt) if self.audio else None
 
 
 def clean_text(text: str, what: str) -> str:
@@ -42,9 +53,15 @@ def clean_text(text: str, what: str) -> str:
 
 
 def parse_video_request(text: str, preset: Preset, max_prompt_chars: int,
-                        base: VideoRequest | None = None) -> VideoRequest:
+                        base: VideoRequest | None = None, audio_default: bool = False) -> VideoRequest:
     """Split the prompt from its flags, then check it all with `build_request`."""
     flags: dict[str, str] = {}
+    for match in _SWITCH.finditer(text):
+        name = match.group(1).lower()
+        if name in flags:
+            raise UserError(f"The flag --{name} is given twice.")
+        flags[name] = (match.group(2) or "on").lower()
+    text = _SWITCH.sub(" ", text)
     for match in _FLAG.finditer(text):
         name, value = match.group(1).lower(), match.group(2)
         if name not in FLAGS:
@@ -54,11 +71,11 @@ def parse_video_request(text: str, preset: Preset, max_prompt_chars: int,
         if name in flags:
             raise UserError(f"The flag --{name} is given twice.")
         flags[name] = value.strip("\"'“”")
-    return build_request(_FLAG.sub(" ", text), flags, preset, max_prompt_chars, base)
+    return build_request(_FLAG.sub(" ", text), flags, preset, max_prompt_chars, base, audio_default)
 
 
 def build_request(prompt_text: str, flags: dict[str, str], preset: Preset, max_prompt_chars: int,
-                  base: VideoRequest | None = None) -> VideoRequest:
+                  base: VideoRequest | None = None, audio_default: bool = False) -> VideoRequest:
     """Check a prompt and flag values (as typed, keyed by flag name) against the preset.
 
     Flags left out take the preset's defaults, or those of `base` (varying an earlier request).
@@ -72,8 +89,13 @@ def build_request(prompt_text: str, flags: dict[str, str], preset: Preset, max_p
     negative = clean_text(flags["neg"], "negative prompt") if "neg" in flags else None
     if negative is not None and len(negative) > max_prompt_chars:
         raise UserError(f"The negative prompt is too long; the limit is {max_prompt_chars} characters.")
+    sound = clean_text(flags["sound"], "sound prompt") if "sound" in flags else None
+    if sound is not None and len(sound) > max_prompt_chars:
+        raise UserError(f"The sound prompt is too long; the limit is {max_prompt_chars} characters.")
     defaults = base or VideoRequest(prompt="", negative_prompt=None, aspect=ASPECTS[0],
-                                    resolution=preset.resolutions[0], seconds=preset.max_seconds, seed=None)
+                                    resolution=preset.resolutions[0], seconds=preset.max_seconds, seed=None,
+                                    audio=audio_default)
+    audio = flags["audio"] in _ON if "audio" in flags else (bool(sound) or defaults.audio)
     return VideoRequest(
         prompt=prompt,
         negative_prompt=(negative or None) if "neg" in flags else defaults.negative_prompt,
@@ -82,12 +104,14 @@ def build_request(prompt_text: str, flags: dict[str, str], preset: Preset, max_p
                     else defaults.resolution),
         seconds=_seconds(flags["seconds"], preset) if "seconds" in flags else defaults.seconds,
         seed=_seed(flags["seed"]) if "seed" in flags else defaults.seed,
+        audio=audio,
+        sound=(sound or None) if "sound" in flags else defaults.sound,
     )
 
 
 def _example(name: str) -> str:
     return {"ar": "--ar 16:9", "res": "--res 480p", "seconds": "--seconds 3", "seed": "--seed 42",
-            "neg": '--neg "blurry, text"'}[name]
+            "neg": '--neg "blurry, text"', "sound": '--sound "waves and seagulls"'}[name]
 
 
 def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:

@@ -95,7 +95,11 @@ class BotService:
         return self.config.admins.is_admin(user.platform, user.user_id)
 
     def price(self, request: VideoRequest) -> int:
-        return self.config.credits.price(self.preset.name, request.resolution, request.seconds)
+        return self.config.credits.price(self.preset.name, request.resolution, request.seconds, request.audio)
+
+    @property
+    def makes_sound(self) -> bool:
+        return bool(self.config.generator.audio)
 
     async def submit(
         self,
@@ -109,7 +113,8 @@ class BotService:
         with _counting_refusals():
             self.admit(user)
             await self.ledger.touch(user.account)
-            request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars)
+            request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars,
+                                          audio_default=self.config.bot.audio_default and self.makes_sound)
             return await self._submit(user, request, reply_to, image, max_upload_bytes)
 
     async def submit_request(
@@ -144,7 +149,10 @@ class BotService:
         max_upload_bytes: int | None,
     ) -> Submitted:
         """Moderate, validate, price, reserve, record, enqueue, in that order; a refusal charges nothing."""
-        self.moderation.check(request.prompt, request.negative_prompt, reply_to.get("chat_key"))
+        self.moderation.check(f"{request.prompt}\n{request.sound or ''}", request.negative_prompt,
+                              reply_to.get("chat_key"))
+        if request.audio and not self.makes_sound:
+            raise UserError("This bot makes videos without sound; please send the command without --audio or --sound.")
         if image is not None:
             self._check_image(image)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
@@ -160,6 +168,7 @@ class BotService:
             seed=seed,
             has_image=image is not None,
             max_bytes=max_upload_bytes,
+            audio_prompt=request.audio_prompt,
         )
         cost = self.price(request)
         reservation = await self.ledger.reserve(user.account, job.job_id, cost)

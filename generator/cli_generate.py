@@ -14,9 +14,10 @@ from generator.encode import encode_mp4
 from generator.errors import BadImage, GeneratorConfigError
 from generator.images import load_image
 from generator.loader import load_models
+from generator.mux import mux_audio
 from generator.options import GeneratorSettings
 from generator.presets import ASPECTS, get_preset
-from generator.run import GenerationSpec, generate, random_seed
+from generator.run import GenerationSpec, generate, make_soundtrack, random_seed
 
 logger = logging.getLogger("wanbot.generator")
 
@@ -30,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, help="duration (default: the preset's longest)")
     parser.add_argument("--seed", type=_seed, help="0 to 4294967295 (default: random, printed)")
     parser.add_argument("--neg", help="negative prompt (default: the preset's)")
+    parser.add_argument("--audio", action="store_true", help="add a soundtrack from the prompt ([generator] audio)")
+    parser.add_argument("--sound", help="add a soundtrack from this prompt instead")
     parser.add_argument("--out", type=Path, required=True, help="where to write the MP4")
 
 
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace, settings: GeneratorSettings) -> int:
             seed=random_seed() if args.seed is None else args.seed,
             image=image,
         )
+        if (args.audio or args.sound) and not settings.audio:
+            raise ValueError("--audio and --sound need a soundtrack preset: set [generator] audio")
         if preset.is_toy:
             logger.warning("preset %s has random weights: the video will be noise", preset.name)
         models = load_models(preset, settings)
@@ -74,7 +79,12 @@ def run(args: argparse.Namespace, settings: GeneratorSettings) -> int:
         logger.info("step %d/%d", step, total)
 
     video = generate(models, spec, on_step, threading.Event())
-    args.out.write_bytes(encode_mp4(video.frames, video.fps))
+    data = encode_mp4(video.frames, video.fps)
+    if args.audio or args.sound:
+        soundtrack = make_soundtrack(models, args.sound or args.prompt, spec.num_frames / video.fps, video.seed,
+                                     on_step, threading.Event())
+        data = mux_audio(data, soundtrack)
+    args.out.write_bytes(data)
     logger.info("wrote %s (seed %d, %.1fs)", args.out, video.seed, video.seconds)
     print(f"{args.out} (seed {video.seed})")
     return 0

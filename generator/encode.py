@@ -48,16 +48,15 @@ class VideoInfo:
     faststart: bool
 
 
-def encode_mp4(frames: np.ndarray, fps: int, *, max_bytes: int | None = None) -> bytes:
-    """uint8 frames (T, H, W, 3) to MP4 bytes; over `max_bytes`, shrunk as `shrink_mp4` does."""
+def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
+    """uint8 frames (T, H, W, 3) to MP4 bytes at constant quality (`shrink_mp4` fits it under a limit)."""
     frames = _even(frames)
     height, width = frames.shape[1:3]
 
     def source() -> Iterator[av.VideoFrame]:
         return (av.VideoFrame.from_ndarray(frame, format="rgb24") for frame in frames)
 
-    data = _encode(source, fps, (width, height))
-    return data if max_bytes is None else shrink_mp4(data, max_bytes)
+    return _encode(source, fps, (width, height))
 
 
 def shrink_mp4(data: bytes, max_bytes: int) -> bytes:

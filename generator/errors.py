@@ -22,6 +22,15 @@ class BadImage(ValueError):
         self.user_message = user_message
 
 
+class NoAudioModel(Exception):
+    """A job asked for sound from a worker configured without an audio model."""
+
+    user_message = "this bot's workers make videos without sound; send the command without --audio"
+
+    def __init__(self) -> None:
+        super().__init__("no audio model is loaded on this worker ([generator] audio is empty)")
+
+
 class VideoTooLarge(Exception):
     """The clip cannot be encoded under the byte limit, even at a lower bitrate."""
 

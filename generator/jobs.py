@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2  # 2: audio_prompt
 JOB_FUNCTION = "generate_video"
 PROGRESS_CHANNEL = "wanbot:progress"
 
@@ -34,7 +34,7 @@ class VideoJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = PAYLOAD_VERSION
+    version: Literal[1, 2] = PAYLOAD_VERSION
     job_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     preset: str
     prompt: str
@@ -45,12 +45,14 @@ class VideoJob(BaseModel):
     seed: int = Field(ge=0, lt=2**32)
     has_image: bool = False
     max_bytes: int | None = Field(default=None, gt=0)
+    audio_prompt: str | None = None  # a soundtrack from this prompt is muxed in; None: a silent clip
 
 
 class Stage(StrEnum):
     STARTING = "starting"
     DENOISING = "denoising"
     DECODING = "decoding"
+    AUDIO = "audio"
     ENCODING = "encoding"
     DONE = "done"
 
@@ -79,6 +81,8 @@ class VideoResult(BaseModel):
     size_bytes: int
     pipeline_s: float
     encode_s: float
+    audio_s: float = 0.0
+    has_audio: bool = False
     worker: str = ""
 
 

@@ -15,12 +15,15 @@ import torch
 from diffusers import (
     AutoencoderKLWan,
     DiffusionPipeline,
+    StableAudioPipeline,
     UniPCMultistepScheduler,
     WanImageToVideoPipeline,
     WanPipeline,
 )
 from diffusers.models import ModelMixin
 
+from generator.audio import load_audio_pipeline
+from generator.audio_presets import AudioPreset, get_audio_preset
 from generator.errors import GeneratorConfigError
 from generator.options import GeneratorSettings, LoraSettings
 from generator.presets import Preset
@@ -39,6 +42,8 @@ class LoadedModels:
     dtype: torch.dtype
     text_to_video: DiffusionPipeline | None
     image_to_video: DiffusionPipeline | None
+    audio: StableAudioPipeline | None = None  # the soundtrack pipeline, when the deployment makes sound
+    audio_preset: AudioPreset | None = None
 
 
 def load_models(preset: Preset, settings: GeneratorSettings) -> LoadedModels:
@@ -59,7 +64,14 @@ def load_models(preset: Preset, settings: GeneratorSettings) -> LoadedModels:
         _place(image_to_video, settings, device)
     logger.info("preset %s loaded in %.1fs on %s (%s, memory mode %s)", preset.name, time.perf_counter() - started,
                 device, str(dtype).removeprefix("torch."), settings.memory_mode)
-    return LoadedModels(preset, settings, device, dtype, text_to_video, image_to_video)
+    audio_preset = get_audio_preset(settings.audio) if settings.audio else None
+    audio = None
+    if audio_preset is not None:
+        audio = load_audio_pipeline(audio_preset, settings.audio_model or None, "cpu" if settings.audio_offload
+                                    else device)
+        if settings.audio_offload:
+            audio.enable_model_cpu_offload(device=device)
+    return LoadedModels(preset, settings, device, dtype, text_to_video, image_to_video, audio, audio_preset)
 
 
 def _build(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from generator.audio_presets import get_audio_preset
 from generator.errors import GeneratorConfigError
 from generator.presets import Preset, get_preset
 
@@ -52,12 +53,23 @@ class GeneratorSettings(BaseModel):
     compile_blocks: bool = False
     job_timeout_s: int = Field(default=0, ge=0)  # 0: the preset's
     lora: LoraSettings | None = None
+    audio: str = ""  # a soundtrack preset (stable-audio-open-1.0, tiny); empty: this deployment makes no sound
+    audio_model: str = ""  # a hub id or local folder overriding the audio preset's checkpoint
+    audio_offload: bool = False  # keep the audio model in CPU memory between jobs (cards short of memory)
+    audio_overlap: bool = False  # sample the soundtrack in a second thread while the video renders
     metrics_port: int = Field(default=0, ge=0, le=65535)  # /metrics and /healthz of each worker; 0: off
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, name: str) -> str:
         get_preset(name)
+        return name
+
+    @field_validator("audio")
+    @classmethod
+    def _known_audio_preset(cls, name: str) -> str:
+        if name:
+            get_audio_preset(name)
         return name
 
     def resolved_device(self) -> str:
@@ -91,6 +103,8 @@ class GeneratorSettings(BaseModel):
             problems.append(f"memory_mode {self.memory_mode} needs a CUDA GPU; use memory_mode = \"gpu\" on a CPU")
         if on_cpu and self.compile_blocks:
             problems.append("compile_blocks needs a CUDA GPU")
+        if on_cpu and self.audio_offload:
+            problems.append("audio_offload needs a CUDA GPU (on a CPU there is nothing to offload to)")
         if self.attention_backend:
             problems.extend(_attention_problems(self.attention_backend, on_cpu))
         return problems
@@ -101,6 +115,13 @@ class GeneratorSettings(BaseModel):
             problems.append(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if preset.source is None and self.model:
             problems.append(f"preset {preset.name} is built in memory: `model` applies to presets with a checkpoint")
+        if self.audio_model and not self.audio:
+            problems.append("audio_model is set but audio (the soundtrack preset) is not")
+        if self.audio and get_audio_preset(self.audio).source is None and self.audio_model:
+            problems.append(f"audio preset {self.audio} is built in memory: audio_model applies to a checkpoint")
+        if self.audio and get_audio_preset(self.audio).max_seconds < preset.max_seconds:
+            problems.append(f"audio preset {self.audio} makes at most {get_audio_preset(self.audio).max_seconds:g} s,"
+                            f" shorter than {preset.name}'s {preset.max_seconds:g} s clips")
         return problems
 
     def _lora_problems(self, preset: Preset) -> list[str]:

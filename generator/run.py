@@ -15,9 +15,11 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 
-from generator.errors import GenerationCancelled
+from generator.audio import generate_audio, normalize_loudness
+from generator.errors import GenerationCancelled, NoAudioModel
 from generator.images import fit_image
 from generator.loader import LoadedModels
+from generator.mux import Soundtrack
 
 logger = logging.getLogger("wanbot.generator")
 
@@ -118,3 +120,14 @@ def _pipeline_for(models: LoadedModels, spec: GenerationSpec) -> DiffusionPipeli
     if pipe is None:
         raise ValueError(f"preset {models.preset.name} does not do {task}")
     return pipe
+
+
+def make_soundtrack(models: LoadedModels, prompt: str, seconds: float, seed: int,
+                    on_step: Callable[[int, int], None] | None, cancel: threading.Event) -> Soundtrack:
+    """Blocking: the clip's soundtrack, as long as the clip, at a steady loudness."""
+    if models.audio is None or models.audio_preset is None:
+        raise NoAudioModel()
+    preset = models.audio_preset
+    soundtrack = generate_audio(models.audio, prompt, seconds, seed, preset.steps, guidance=preset.guidance,
+                                negative_prompt=preset.negative_prompt, on_step=on_step, cancel=cancel)
+    return Soundtrack(normalize_loudness(soundtrack.samples, soundtrack.sample_rate), soundtrack.sample_rate)

@@ -7,14 +7,15 @@ UniPC), so tests and the demo run the production pipeline code end to end; only 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+from transformers import PretrainedConfig, PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
 
 TEXT_DIM = 32  # UMT5 d_model == the transformer's text_dim
+T5ConfigT = TypeVar("T5ConfigT", bound=PretrainedConfig)
 MAX_LENGTH = 512  # Wan's text length
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2 as in T5
 
@@ -64,24 +65,28 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def tiny_t5_config(config_class: type[T5ConfigT], tokenizer: PreTrainedTokenizerFast,
+                   d_model: int = TEXT_DIM) -> T5ConfigT:
+    """A two-layer (U)T5 encoder's config over the tiny vocabulary (Wan uses UMT5, Stable Audio T5)."""
+    return config_class(
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        dropout_rate=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
 def build_tiny_components(kind: Literal["t2v", "i2v"], seed: int = 0) -> dict[str, Any]:
     """The keyword arguments of WanPipeline / WanImageToVideoPipeline minus the config ones."""
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(tokenizer),
-            d_model=TEXT_DIM,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            dropout_rate=0.0,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    )
+    text_encoder = UMT5EncoderModel(tiny_t5_config(UMT5Config, tokenizer))
     torch.manual_seed(seed)
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True])

@@ -40,8 +40,9 @@ from generator.jobs import (
     result_key,
 )
 from generator.loader import LoadedModels, load_models
+from generator.mux import mux_audio, shrink_with_audio
 from generator.presets import get_preset
-from generator.run import GenerationSpec, generate
+from generator.run import GenerationSpec, generate, make_soundtrack
 from wanbot import metrics
 from wanbot.config import Config
 
@@ -57,6 +58,7 @@ class WorkerState:
 
     models: LoadedModels
     executor: ThreadPoolExecutor
+    audio_executor: ThreadPoolExecutor  # the soundtrack's own thread when it overlaps the video
     result_ttl_s: int
     max_image_pixels: int
     name: str
@@ -126,12 +128,33 @@ def render(
     def on_step(step: int, total: int) -> None:
         reporter.report(Stage.DENOISING if step < total else Stage.DECODING, step, total)
 
+    seconds = job.num_frames / state.models.preset.fps
+    overlapped = None
+    if job.audio_prompt is not None and state.models.settings.audio_overlap:
+        overlapped = state.audio_executor.submit(make_soundtrack, state.models, job.audio_prompt, seconds, job.seed,
+                                                 None, cancel)
     started = time.perf_counter()
-    video = generate(state.models, spec, on_step, cancel)
+    try:
+        video = generate(state.models, spec, on_step, cancel)
+    except BaseException:
+        cancel.set()  # a soundtrack sampling beside it stops too
+        raise
     pipeline_s = time.perf_counter() - started
+    soundtrack = None
+    if job.audio_prompt is not None:
+        def on_audio_step(step: int, total: int) -> None:
+            reporter.report(Stage.AUDIO, step, total)
+
+        soundtrack = overlapped.result() if overlapped is not None else make_soundtrack(
+            state.models, job.audio_prompt, seconds, job.seed, on_audio_step, cancel)
+    audio_s = time.perf_counter() - started - pipeline_s
     reporter.report(Stage.ENCODING, video.steps, video.steps)
-    data = encode_mp4(video.frames, video.fps, max_bytes=job.max_bytes)
-    encode_s = time.perf_counter() - started - pipeline_s
+    data = encode_mp4(video.frames, video.fps)
+    if soundtrack is not None:
+        data = mux_audio(data, soundtrack)
+    if job.max_bytes is not None:
+        data = shrink_with_audio(data, job.max_bytes)
+    encode_s = time.perf_counter() - started - pipeline_s - audio_s
     frames, height, width = video.frames.shape[:3]
     result = VideoResult(
         job_id=job.job_id,
@@ -142,10 +165,13 @@ def render(
         fps=video.fps,
         size_bytes=len(data),
         pipeline_s=pipeline_s,
+        audio_s=audio_s,
         encode_s=encode_s,
+        has_audio=soundtrack is not None,
         worker=state.name,
     )
     return data, result
+
 
 
 async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +255,7 @@ def worker_options(
         ctx["wanbot"] = WorkerState(
             models=loaded,
             executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu"),
+            audio_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio"),
             result_ttl_s=config.redis.result_ttl_s,
             max_image_pixels=config.bot.max_image_pixels,
             name=worker_name(),
@@ -252,6 +279,7 @@ def worker_options(
         state: WorkerState | None = ctx.get("wanbot")
         if state is not None:
             state.executor.shutdown(wait=True, cancel_futures=True)
+            state.audio_executor.shutdown(wait=True, cancel_futures=True)
 
     return {
         "functions": [func(generate_video, name=JOB_FUNCTION, timeout=timeout_s, max_tries=MAX_TRIES)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from redis.asyncio import Redis
 from bot.console import ConsoleFrontEnd
 from bot.frontend import User
 from bot.service import BotService
+from generator.audio import load_audio_pipeline
+from generator.audio_presets import get_audio_preset
 from generator.loader import LoadedModels, load_models
 from generator.options import GeneratorSettings
 from generator.presets import get_preset
@@ -44,6 +47,19 @@ async def redis_url(redis_server: LocalRedis) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def tiny_models() -> LoadedModels:
     return load_models(get_preset("tiny"), GeneratorSettings())
+
+
+@pytest.fixture(scope="session")
+def tiny_models_with_audio(tiny_models: LoadedModels) -> LoadedModels:
+    """The same video pipelines plus the tiny Stable Audio pipeline ([generator] audio = "tiny")."""
+    preset = get_audio_preset("tiny")
+    return dataclasses.replace(tiny_models, audio=load_audio_pipeline(preset), audio_preset=preset)
+
+
+@pytest.fixture
+def audio_config(config: Config) -> Config:
+    """A deployment that makes sound: the bot accepts --audio and prices it."""
+    return config.model_copy(update={"generator": config.generator.model_copy(update={"audio": "tiny"})})
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ class BotSettings(Section):
     poll_interval_s: float = Field(default=1.0, ge=0.05)
     output_dir: str = "videos"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    audio_default: bool = False  # videos get a soundtrack unless the user says --audio off (needs [generator] audio)
     commands_per_minute: float = Field(default=20, gt=0)  # per user, after a burst of `command_burst`
     command_burst: int = Field(default=8, ge=1)
 

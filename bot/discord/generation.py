@@ -40,6 +40,7 @@ def video_command(preset: Preset) -> app_commands.Command[Any, Any, None]:
         prompt="What the video shows", image="A picture to animate (JPEG, PNG or WebP)",
         aspect="Aspect ratio", resolution="Resolution", seconds=f"Length, up to {preset.max_seconds:g} s",
         seed="Same seed, same video", negative="What to avoid",
+        audio="Add a soundtrack made from the prompt", sound="What the soundtrack should sound like",
     )
     @app_commands.choices(
         aspect=[app_commands.Choice(name=aspect, value=aspect) for aspect in ASPECTS],
@@ -54,6 +55,8 @@ def video_command(preset: Preset) -> app_commands.Command[Any, Any, None]:
         seconds: app_commands.Range[float, 0.1, 60.0] | None = None,
         seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
         negative: app_commands.Range[str, 1, 2000] | None = None,
+        audio: bool | None = None,
+        sound: app_commands.Range[str, 1, 2000] | None = None,
     ) -> None:
         client = interaction.client
         if image is not None:
@@ -66,10 +69,12 @@ def video_command(preset: Preset) -> app_commands.Command[Any, Any, None]:
             return
         given = {"ar": aspect.value if aspect else None, "res": resolution.value if resolution else None,
                  "seconds": None if seconds is None else str(seconds), "seed": None if seed is None else str(seed),
-                 "neg": negative}
+                 "neg": negative, "audio": None if audio is None else ("on" if audio else "off"), "sound": sound}
+        service = client.service
         try:
             request = build_request(prompt, {name: value for name, value in given.items() if value is not None},
-                                    client.service.preset, client.service.config.bot.max_prompt_chars)
+                                    service.preset, service.config.bot.max_prompt_chars,
+                                    audio_default=service.config.bot.audio_default and service.makes_sound)
             data = await image.read() if image is not None else None
             await _start(interaction, request, data)
         except (UserError, LedgerError) as error:

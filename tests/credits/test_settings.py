@@ -61,3 +61,13 @@ def test_bad_accounts_are_refused_with_a_hint(text: str) -> None:
     with pytest.raises(InvalidAccount) as raised:
         parse_account(text)
     assert "telegram:12345" in raised.value.user_message
+
+
+def test_a_soundtrack_adds_its_per_second_price() -> None:
+    settings = CreditsSettings(preset_multiplier={"wan2.2-ti2v-5b": 0.6})
+    assert settings.price("wan2.2-t2v-a14b", "480p", 5.0, audio=True) == 15
+    assert settings.price("wan2.2-ti2v-5b", "720p", 5.0, audio=True) == 18  # (5 + 1) × 5 × 0.6
+    with pytest.raises(ValueError, match=r"no price for resolution 'audio' \(priced: 480p, 720p\)"):
+        settings.price("tiny", "audio", 5.0)
+    free_sound = CreditsSettings(price_per_second={"480p": 2.0})
+    assert free_sound.price("tiny", "480p", 5.0, audio=True) == 10

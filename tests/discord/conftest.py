@@ -30,7 +30,8 @@ MALLORY = user_payload("1200000000000000030", "mallory")
 ALICE_HERE = guild_caller(ALICE, guild_id=GUILD_ID, channel_id=CHANNEL_ID)
 ADMIN_HERE = guild_caller(ADMIN, guild_id=GUILD_ID, channel_id=CHANNEL_ID)
 MALLORY_HERE = guild_caller(MALLORY, guild_id=GUILD_ID, channel_id=CHANNEL_ID)
-NUMBER = 10  # application command option type of a float
+NUMBER = 10  # application command option types the emulator's builders leave out
+BOOLEAN = 5
 
 
 @pytest.fixture
@@ -72,7 +73,6 @@ async def discord_bot(discord_config: Config) -> AsyncIterator[WanbotClient]:
 
 
 def number_option(name: str, value: float) -> Option:
-    """A number option (type 10), which the emulator's builders leave out."""
     return Option({"name": name, "type": NUMBER, "value": value})
 
 
@@ -82,3 +82,7 @@ def components_of(message: StoredMessage) -> list[str]:
 
 def with_attachments(message: StoredMessage) -> Any:
     return message if message.attachments else None
+
+
+def boolean_option(name: str, value: bool) -> Option:
+    return Option({"name": name, "type": BOOLEAN, "value": value})

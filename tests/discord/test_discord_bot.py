@@ -14,6 +14,7 @@ from bot.discord.client import WanbotClient, build_client, sync_commands
 from bot.jobstore import JobState
 from generator.encode import probe_mp4
 from generator.loader import LoadedModels
+from generator.mux import probe_audio
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import (
     ADMIN_HERE,
@@ -22,6 +23,7 @@ from tests.discord.conftest import (
     CHANNEL_ID,
     GUILD_ID,
     MALLORY_HERE,
+    boolean_option,
     components_of,
     number_option,
     running_discord,
@@ -293,3 +295,21 @@ async def test_commands_are_synced_only_on_request(discord_env: EmulatedDiscord,
     assert names == {"video", "balance", "queue", "cancel", "help", "admin"} and count == 6
     admin = next(command for command in discord_env.rest.commands(GUILD_ID) if command["name"] == "admin")
     assert str(admin["default_member_permissions"]) == "8"  # Administrator: hidden from members by default
+
+
+async def test_the_audio_option_gives_a_video_with_sound(discord_env: EmulatedDiscord, discord_config: Config,
+                                                         tiny_models_with_audio: LoadedModels) -> None:
+    sound = discord_config.model_copy(update={"generator": discord_config.generator.model_copy(
+        update={"audio": "tiny"})})
+    worker = WorkerHandle(sound, tiny_models_with_audio)
+    await worker.start()
+    try:
+        async with running_discord(sound) as client:
+            record = await discord_env.gateway.interact(client, discord_env.gateway.builder.slash_command(
+                ALICE_HERE, "video", string_option("prompt", "surf at dusk"), boolean_option("audio", True)))
+            assert "🔊" in (await answer(discord_env, record)).content
+            video = await video_message(discord_env, record)
+            audio = probe_audio(discord_env.rest.attachment_data(video.attachments[0]))
+            assert audio is not None and audio.channels == 2
+    finally:
+        await worker.stop()

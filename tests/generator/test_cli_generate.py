@@ -10,6 +10,7 @@ from PIL import Image
 
 from generator import cli_generate
 from generator.encode import probe_mp4
+from generator.mux import probe_audio
 from generator.options import GeneratorSettings
 
 
@@ -37,6 +38,16 @@ def test_generate_from_an_image(tmp_path: Path, capsys: pytest.CaptureFixture[st
     info = probe_mp4(out.read_bytes())
     assert (info.width, info.height, info.frames) == (64, 64, 81)
     assert "(seed " in capsys.readouterr().out
+
+
+def test_generate_with_a_soundtrack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "clip.mp4"
+    args = parse("surf", "--sound", "waves and gulls", "--seconds", "2", "--seed", "4", "--out", str(out))
+    assert cli_generate.run(args, GeneratorSettings(device="cpu", audio="tiny")) == 0
+    audio, video = probe_audio(out.read_bytes()), probe_mp4(out.read_bytes())
+    assert audio is not None and abs(audio.duration_s - video.frames / video.fps) <= 1 / 16
+    assert cli_generate.run(parse("surf", "--audio", "--out", str(out)), GeneratorSettings(device="cpu")) == 2
+    assert "need a soundtrack preset" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import time
 from collections.abc import AsyncIterator
 
+import av
+import numpy as np
 import pytest
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 from bot.queue import VideoQueue, describe_failure
 from generator.encode import probe_mp4
+from generator.errors import NoAudioModel
 from generator.jobs import PROGRESS_CHANNEL, JobFailed, Progress, Stage, VideoJob, progress_key, result_key
 from generator.loader import LoadedModels
 from tests.conftest import WorkerHandle
@@ -166,3 +170,56 @@ async def test_shutdown_mid_job_waits_for_the_pipeline_thread(queue: VideoQueue,
     assert await queue.redis.get(progress_key("job-shutdown-1")) == last  # nothing runs after shutdown
     job = Job("job-shutdown-1", queue.redis, _queue_name=queue.queue_name)
     assert await job.status() in (JobStatus.queued, JobStatus.in_progress)  # left for another worker
+
+
+def decoded_audio(mp4: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(mp4)) as container:
+        return np.concatenate([frame.to_ndarray() for frame in container.decode(audio=0)], axis=1)
+
+
+async def test_the_audio_stage_reports_progress_and_overlapping_it_changes_nothing(
+        queue: VideoQueue, config: Config, tiny_models_with_audio: LoadedModels) -> None:
+    job = video_job("job-audio-1").model_copy(update={"audio_prompt": "surf and gulls"})
+    handle = WorkerHandle(config, tiny_models_with_audio)
+    stages: list[Progress] = []
+    async with queue.redis.pubsub() as pubsub:
+        await pubsub.subscribe(PROGRESS_CHANNEL)
+        await handle.start()
+        try:
+            await queue.enqueue(job, None)
+            async with asyncio.timeout(30):
+                while not stages or stages[-1].stage is not Stage.ENCODING:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                    if message is not None:
+                        stages.append(Progress.model_validate_json(message["data"]))
+            await wait_status(queue, "job-audio-1", JobStatus.complete)
+        finally:
+            await handle.stop()
+    audio_steps = [(p.step, p.total) for p in stages if p.stage is Stage.AUDIO]
+    assert audio_steps and audio_steps[-1] == (4, 4) and audio_steps == sorted(audio_steps)
+    result = (await queue.observe(["job-audio-1"]))["job-audio-1"].result
+    assert result is not None and result.success and result.result["has_audio"] and result.result["audio_s"] > 0
+    sequential = await queue.fetch_video("job-audio-1")
+
+    overlapping = dataclasses.replace(tiny_models_with_audio, settings=tiny_models_with_audio.settings.model_copy(
+        update={"audio_overlap": True}))
+    handle = WorkerHandle(config, overlapping)
+    await handle.start()
+    try:
+        await queue.enqueue(job.model_copy(update={"job_id": "job-audio-2"}), None)
+        await wait_status(queue, "job-audio-2", JobStatus.complete)
+    finally:
+        await handle.stop()
+    overlapped = await queue.fetch_video("job-audio-2")
+    assert sequential is not None and overlapped is not None
+    assert np.array_equal(decoded_audio(sequential), decoded_audio(overlapped))  # same seed, same soundtrack
+
+
+async def test_a_worker_without_an_audio_model_fails_sound_jobs_clearly(queue: VideoQueue,
+                                                                        worker: WorkerHandle) -> None:
+    await worker.start()
+    await queue.enqueue(video_job("job-mute-1").model_copy(update={"audio_prompt": "thunder"}), None)
+    await wait_status(queue, "job-mute-1", JobStatus.complete)
+    result = (await queue.observe(["job-mute-1"]))["job-mute-1"].result
+    assert result is not None and not result.success
+    assert describe_failure(result)[1] == NoAudioModel.user_message

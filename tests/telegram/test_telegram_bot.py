@@ -12,6 +12,7 @@ from bot.jobstore import JobState
 from bot.service import BotService
 from generator.encode import probe_mp4
 from generator.loader import LoadedModels
+from generator.mux import probe_audio
 from tests.conftest import WorkerHandle
 from tests.telegram.bot_api import ApiChat, BotApiEmulator, StoredMessage
 from tests.telegram.conftest import ADMIN, ALICE, MALLORY, png, running_telegram, say, send
@@ -248,3 +249,20 @@ async def test_help_and_balance(api: BotApiEmulator, telegram: BotService) -> No
     assert "/video" in help_text and "480p 5s = 10" in help_text and "Balance: 200 credits" in help_text
     assert (await say(api, ALICE, "/balance")).text == "Balance: 200 credits. Available: 200."
     assert {command["command"] for command in api.commands()} >= {"video", "balance", "queue", "cancel", "help"}
+
+
+async def test_the_audio_flag_gives_a_video_with_sound(api: BotApiEmulator, telegram_config: Config,
+                                                       tiny_models_with_audio: LoadedModels) -> None:
+    sound = telegram_config.model_copy(update={"generator": telegram_config.generator.model_copy(
+        update={"audio": "tiny"})})
+    worker = WorkerHandle(sound, tiny_models_with_audio)
+    await worker.start()
+    try:
+        async with running_telegram(sound):
+            answer = await say(api, ALICE, '/video surf at dusk --sound "waves and gulls"')
+            assert "🔊" in answer.text and "15 credits" in answer.text
+            video = await delivered(api, ApiChat.private(ALICE))
+            audio = probe_audio(video.file.data)
+            assert audio is not None and audio.channels == 2 and "🔊" in video.caption
+    finally:
+        await worker.stop()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from generator.encode import probe_mp4
+from generator.mux import probe_audio
 from wanbot.redis_server import free_port
 
 
@@ -18,7 +19,7 @@ def test_scripted_demo_starts_redis_renders_and_exits(tmp_path: Path) -> None:
         f'[credits]\ndatabase = "{tmp_path / "demo.sqlite3"}"\n'
         f'[bot]\noutput_dir = "{tmp_path / "videos"}"\npoll_interval_s = 0.2\n'
     )
-    script = "/video a red fox running through snow --ar 16:9 --seed 3\n/balance\n/credits\n"
+    script = "/video a red fox running through snow --ar 16:9 --seed 3\n/video surf at dusk --audio\n/balance\n/credits\n"
     run = subprocess.run(
         [sys.executable, "-m", "wanbot.cli", "--config", str(config), "demo"],
         input=script, capture_output=True, text=True, timeout=300, cwd=tmp_path,
@@ -26,10 +27,12 @@ def test_scripted_demo_starts_redis_renders_and_exits(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "> /video a red fox" in out
-    assert "Balance: 200 credits, 10 held" in out or "Balance: 190 credits" in out
-    assert "Unknown command /credits" in out
-    done = re.search(r"✅ Job (\w+) done: (\S+\.mp4)", out)
-    assert done is not None, out
-    info = probe_mp4(Path(done.group(2)).read_bytes())
-    assert (info.width, info.height) == (64, 32) and info.codec == "h264"
+    assert re.search(r"Balance: \d+ credits", out) and "Unknown command /credits" in out
+    done = dict(re.findall(r"✅ Job \w+ done: (\S+\.mp4) .* — “(.+)”", out))
+    assert set(done.values()) == {"a red fox running through snow", "surf at dusk"}, out
+    for path, prompt in done.items():
+        data = Path(path).read_bytes()
+        info = probe_mp4(data)
+        assert (info.width, info.height, info.codec) == (64, 32, "h264")
+        assert (probe_audio(data) is not None) == (prompt == "surf at dusk")
     assert "seed 3" in out

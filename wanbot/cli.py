@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="Redis + tiny worker + console chat on this machine")
     demo.add_argument("--preset", default="tiny", help="generator preset for the in-process worker")
+    demo.add_argument("--audio", default="tiny", help="soundtrack preset for --audio ('' for none)")
     demo.add_argument("--user", default="local", help="console user id (account console:<id>)")
     bot = commands.add_parser("bot", help="the chat front ends and the ledger")
     bot.add_argument("--console", action="store_true", help="also chat on this terminal")
@@ -51,7 +52,7 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "demo":
         from wanbot.demo import run_demo
 
-        generator = config.generator.model_copy(update={"preset": args.preset})
+        generator = config.generator.model_copy(update={"preset": args.preset, "audio": args.audio})
         return asyncio.run(run_demo(config.model_copy(update={"generator": generator}), args.user))
     if args.command == "bot":
         from wanbot.bot import run_bot

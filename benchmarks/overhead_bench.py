@@ -29,7 +29,7 @@ from generator.jobs import VideoResult
 from generator.loader import load_models
 from generator.options import GeneratorSettings
 from generator.presets import get_preset
-from generator.worker import build_worker
+from generator.worker import serve
 from wanbot.app import open_service
 from wanbot.config import BotSettings, Config, RedisSettings
 from wanbot.redis_server import LocalRedis
@@ -45,8 +45,7 @@ async def measure(jobs: int) -> list[dict[str, float]]:
             bot=BotSettings(poll_interval_s=0.05, status_interval_s=0.5, output_dir=f"{tmp}/videos"),
         )
         models = load_models(get_preset("tiny"), GeneratorSettings())
-        worker = build_worker(config, models=models, poll_delay=0.01, handle_signals=False)
-        worker_task = asyncio.create_task(worker.async_run())
+        worker_task = asyncio.create_task(serve(config, models, poll_delay=0.01, handle_signals=False))
         try:
             async with open_service(config) as service:
                 frontend = ConsoleFrontEnd(Path(tmp) / "videos", io.StringIO())
@@ -82,7 +81,6 @@ async def measure(jobs: int) -> list[dict[str, float]]:
         finally:
             worker_task.cancel()
             await asyncio.gather(worker_task, return_exceptions=True)
-            await worker.close()
             redis.cleanup()
     return rows
 

@@ -10,6 +10,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, result_key_prefix
 from arq.jobs import Job, JobResult, JobStatus, deserialize_result
+from arq.worker import JobExecutionFailed
 from redis.asyncio import BlockingConnectionPool
 
 from generator.jobs import JOB_FUNCTION, VideoJob, image_key, progress_key, result_key
@@ -154,5 +155,9 @@ def describe_failure(result: JobResult) -> tuple[str, str | None]:
         return "timed out", "it took longer than the time limit"
     if isinstance(error, BaseException) and type(error).__name__ == "CancelledError":
         return "cancelled on the worker", "it was cancelled"
+    if isinstance(error, JobExecutionFailed) and "retries exceeded" in str(error):
+        return str(error), "the GPU worker running it stopped each time it tried"
+    if isinstance(error, JobExecutionFailed) and "expired" in str(error):
+        return str(error), "no GPU worker was free to take it in time"
     reason = str(error) or type(error).__name__
     return reason, getattr(error, "user_message", None)

@@ -52,6 +52,7 @@ class GeneratorSettings(BaseModel):
     attention_backend: str = ""  # a diffusers attention backend name; empty: diffusers' default
     compile_blocks: bool = False
     job_timeout_s: int = Field(default=0, ge=0)  # 0: the preset's
+    steps: int = Field(default=0, ge=0)  # sampling steps; 0: the preset's (fewer: faster and rougher)
     lora: LoraSettings | None = None
     audio: str = ""  # a soundtrack preset (stable-audio-open-1.0, tiny); empty: this deployment makes no sound
     audio_model: str = ""  # a hub id or local folder overriding the audio preset's checkpoint
@@ -128,6 +129,8 @@ class GeneratorSettings(BaseModel):
         if self.lora is None:
             return []
         problems: list[str] = []
+        if self.steps:
+            problems.append("with a LoRA, set its steps under [generator.lora], not [generator] steps")
         if preset.boundary_ratio is None and self.lora.path_2:
             problems.append(f"lora.path_2 is for the low-noise expert, and {preset.name} has a single expert")
         if preset.boundary_ratio is None and self.lora.guidance_2 is not None:

@@ -60,10 +60,11 @@ def random_seed() -> int:
 
 
 def sampling_for(models: LoadedModels) -> Sampling:
-    """The preset's official settings, or the fused LoRA's (a step-distilled LoRA runs fewer steps)."""
+    """The preset's official settings (steps may be overridden), or the fused LoRA's (a step-distilled LoRA runs
+    fewer steps)."""
     lora, preset = models.settings.lora, models.preset
     if lora is None:
-        return Sampling(preset.steps, preset.guidance, preset.guidance_2)
+        return Sampling(models.settings.steps or preset.steps, preset.guidance, preset.guidance_2)
     two_experts = preset.boundary_ratio is not None
     guidance_2 = lora.guidance if lora.guidance_2 is None else lora.guidance_2
     return Sampling(lora.steps, lora.guidance, guidance_2 if two_experts else None)

@@ -19,11 +19,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from generator.encode import encode_mp4
 from generator.images import load_image
@@ -50,6 +52,8 @@ logger = logging.getLogger("wanbot.worker")
 
 # A job that died with its worker is run again once more on a live worker, then failed.
 MAX_TRIES = 2
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
 
 
 @dataclass
@@ -239,44 +243,24 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def worker_options(
-    config: Config, models: LoadedModels | None = None, redis_pool: Redis | None = None
-) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker`; `models` lets tests reuse loaded pipelines."""
-    preset = get_preset(config.generator.preset)
-    timeout_s = config.generator.job_timeout_s or preset.job_timeout_s
+def worker_options(config: Config, models: LoadedModels) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` on models loaded already."""
+    timeout_s = job_timeout_s(config)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        loaded = models
-        if loaded is None:
-            config.generator.validate_for(preset, config.generator.resolved_device())
-            logger.info("loading preset %s", preset.name)
-            loaded = await asyncio.to_thread(load_models, preset, config.generator)
         ctx["wanbot"] = WorkerState(
-            models=loaded,
+            models=models,
             executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu"),
             audio_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio"),
             result_ttl_s=config.redis.result_ttl_s,
             max_image_pixels=config.bot.max_image_pixels,
             name=worker_name(),
         )
-        ctx["wanbot_services"] = services = contextlib.AsyncExitStack()
-        services.push_async_callback(_cancelled, asyncio.create_task(_heartbeat(), name="worker heartbeat"))
-        if config.generator.metrics_port:
-            redis: Redis = ctx["redis"]
-
-            async def redis_problem() -> str | None:
-                return None if await redis.ping() else "redis does not answer"
-
-            await services.enter_async_context(metrics.serving(config.generator.metrics_port, {"redis": redis_problem}))
         logger.info("worker %s ready on queue %s (preset %s, timeout %ss)", ctx["wanbot"].name,
-                    config.redis.queue, preset.name, timeout_s)
+                    config.redis.queue, models.preset.name, timeout_s)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        services: contextlib.AsyncExitStack | None = ctx.get("wanbot_services")
-        if services is not None:
-            await services.aclose()
-        state: WorkerState | None = ctx.get("wanbot")
+        state: WorkerState | None = ctx.pop("wanbot", None)
         if state is not None:
             state.executor.shutdown(wait=True, cancel_futures=True)
             state.audio_executor.shutdown(wait=True, cancel_futures=True)
@@ -284,8 +268,7 @@ def worker_options(
     return {
         "functions": [func(generate_video, name=JOB_FUNCTION, timeout=timeout_s, max_tries=MAX_TRIES)],
         "queue_name": config.redis.queue,
-        "redis_settings": RedisSettings.from_dsn(config.redis.url.get_secret_value()),
-        "redis_pool": redis_pool,
+        "redis_settings": redis_settings(config.redis.url.get_secret_value()),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_jobs": 1,
@@ -296,9 +279,79 @@ def worker_options(
     }
 
 
-def build_worker(config: Config, **overrides: Any) -> Worker:
-    """A worker for `wanbot worker` (overrides: burst, poll_delay, handle_signals, models, ...)."""
-    models = overrides.pop("models", None)
-    redis_pool = overrides.pop("redis_pool", None)
-    return Worker(**{**worker_options(config, models, redis_pool), **overrides})
+def job_timeout_s(config: Config) -> int:
+    return config.generator.job_timeout_s or get_preset(config.generator.preset).job_timeout_s
 
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's settings from a Redis URL, with the TLS query options redis-py reads from URLs too
+    (`rediss://…?ssl_ca_certs=/path/ca.pem&ssl_cert_reqs=required`)."""
+    settings = RedisSettings.from_dsn(url)
+    query = parse_qs(urlparse(url).query)
+    for option in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
+        if option in query:
+            setattr(settings, option, query[option][0])
+    if "ssl_check_hostname" in query:
+        settings.ssl_check_hostname = query["ssl_check_hostname"][0].lower() in ("1", "true", "yes")
+    return settings
+
+
+async def serve(config: Config, models: LoadedModels | None = None, **overrides: Any) -> None:
+    """The worker process: load the models once, then consume the queue until stopped.
+
+    arq's own worker ends when its Redis connection breaks; here a new one starts as soon as Redis
+    answers again, on the models already loaded (reloading 14B-parameter experts would take minutes).
+    `overrides` go to arq's Worker (burst, poll_delay, handle_signals).
+    """
+    preset = get_preset(config.generator.preset)
+    if models is None:
+        config.generator.validate_for(preset, config.generator.resolved_device())
+        logger.info("loading preset %s", preset.name)
+        models = await asyncio.to_thread(load_models, preset, config.generator)
+    async with contextlib.AsyncExitStack() as services:
+        services.push_async_callback(_cancelled, asyncio.create_task(_heartbeat(), name="worker heartbeat"))
+        if config.generator.metrics_port:
+            await services.enter_async_context(metrics.serving(config.generator.metrics_port,
+                                                               {"redis": _redis_check(config)}))
+        delay_s = RECONNECT_MIN_S
+        while True:
+            worker = Worker(**{**worker_options(config, models), **overrides})
+            started = time.monotonic()
+            try:
+                await worker.async_run()
+                return  # a burst worker that found nothing left to do
+            except (RedisError, OSError) as error:
+                delay_s = RECONNECT_MIN_S if time.monotonic() - started > RECONNECT_MAX_S else delay_s
+                logger.warning("lost Redis (%s); connecting again in %.0fs", error, delay_s)
+                await _shut_down(worker)
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, RECONNECT_MAX_S)
+            except asyncio.CancelledError:
+                await _shut_down(worker)
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # cancelled from outside
+                return  # arq's own SIGINT / SIGTERM handler stopped it
+
+
+async def _shut_down(worker: Worker) -> None:
+    """arq's `close` without needing Redis: stop running jobs (their GPU threads end at a step), free threads."""
+    for task in worker.tasks.values():
+        task.cancel()
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    if worker.on_shutdown is not None:
+        await worker.on_shutdown(worker.ctx)
+    with contextlib.suppress(Exception):  # the connection may be what broke
+        await worker.pool.aclose()
+
+
+def _redis_check(config: Config) -> metrics.HealthCheck:
+    client = Redis.from_url(config.redis.url.get_secret_value(), socket_connect_timeout=2, socket_timeout=2)
+
+    async def redis_problem() -> str | None:
+        try:
+            return None if await client.ping() else "redis does not answer"
+        except (RedisError, OSError) as error:
+            return f"redis: {type(error).__name__}"
+
+    return redis_problem

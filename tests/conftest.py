@@ -22,7 +22,7 @@ from generator.audio_presets import get_audio_preset
 from generator.loader import LoadedModels, load_models
 from generator.options import GeneratorSettings
 from generator.presets import get_preset
-from generator.worker import build_worker
+from generator.worker import serve
 from wanbot.app import open_service
 from wanbot.config import AdminSettings, BotSettings, Config, RedisSettings
 from wanbot.redis_server import LocalRedis
@@ -85,25 +85,22 @@ class Stack:
 
 
 class WorkerHandle:
-    """An in-process arq worker on the tiny models that tests can start and stop."""
+    """An in-process worker (`wanbot worker`'s serve loop) on the tiny models that tests can start and stop."""
 
     def __init__(self, config: Config, models: LoadedModels) -> None:
         self.config = config
         self.models = models
         self._task: asyncio.Task[None] | None = None
-        self._worker = None
 
     async def start(self) -> None:
-        self._worker = build_worker(self.config, models=self.models, poll_delay=0.05, handle_signals=False)
-        self._task = asyncio.create_task(self._worker.async_run())
+        self._task = asyncio.create_task(serve(self.config, self.models, poll_delay=0.05, handle_signals=False))
 
     async def stop(self) -> None:
-        if self._task is not None and self._worker is not None:
+        if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            await self._worker.close()
-        self._task = self._worker = None
+        self._task = None
 
 
 @contextlib.asynccontextmanager

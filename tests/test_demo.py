@@ -19,7 +19,8 @@ def test_scripted_demo_starts_redis_renders_and_exits(tmp_path: Path) -> None:
         f'[credits]\ndatabase = "{tmp_path / "demo.sqlite3"}"\n'
         f'[bot]\noutput_dir = "{tmp_path / "videos"}"\npoll_interval_s = 0.2\n'
     )
-    script = "/video a red fox running through snow --ar 16:9 --seed 3\n/video surf at dusk --audio\n/balance\n/credits\n"
+    script = "\n".join(["/video a red fox running through snow --ar 16:9 --seed 3", "/video surf at dusk --audio",
+                        "/balance", "/credits"]) + "\n"
     run = subprocess.run(
         [sys.executable, "-m", "wanbot.cli", "--config", str(config), "demo"],
         input=script, capture_output=True, text=True, timeout=300, cwd=tmp_path,

@@ -59,9 +59,9 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
 
         return asyncio.run(run_bot(config, console=args.console))
     if args.command == "worker":
-        from generator.worker import build_worker
+        from generator.worker import serve
 
-        build_worker(config).run()
+        asyncio.run(serve(config))
         return 0
     if args.command == "discord-sync":
         from wanbot.discord_sync import run_sync

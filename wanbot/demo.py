@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from bot.console import ConsoleFrontEnd, run_console
 from bot.frontend import User
-from generator.worker import build_worker
+from generator.worker import serve
 from wanbot.app import open_service
 from wanbot.config import Config
 from wanbot.redis_server import ensure_redis
@@ -24,8 +24,7 @@ async def run_demo(config: Config, user_id: str = "local") -> int:
     url, local_redis = await ensure_redis(config.redis.url.get_secret_value())
     try:
         config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": SecretStr(url)})})
-        worker = build_worker(config, handle_signals=False)
-        worker_task = asyncio.create_task(worker.async_run())
+        worker_task = asyncio.create_task(serve(config, handle_signals=False), name="worker")
         try:
             async with open_service(config) as service:
                 frontend = ConsoleFrontEnd(Path(config.bot.output_dir))
@@ -37,7 +36,6 @@ async def run_demo(config: Config, user_id: str = "local") -> int:
             worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker_task
-            await worker.close()
     finally:
         if local_redis is not None:
             local_redis.cleanup()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from redis.asyncio import Redis
 
@@ -33,13 +35,31 @@ async def reachable(url: str, timeout_s: float = 1.0) -> bool:
         await client.aclose()
 
 
-class LocalRedis:
-    """`redis-server` bound to 127.0.0.1 on a free port, data in a temporary folder, no persistence."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """A server certificate, its key, and the CA that clients check it against."""
 
-    def __init__(self, port: int | None = None, directory: Path | None = None) -> None:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+class LocalRedis:
+    """`redis-server` bound to 127.0.0.1 on a free port, data in a folder of its own.
+
+    By default nothing persists (a restart comes back empty); `persist` keeps an append-only file
+    so a restart on the same folder and port comes back with its data, as a production Redis does.
+    `password` and `tls` are there to prove wanbot connects to Redis the way operators secure it.
+    """
+
+    def __init__(self, port: int | None = None, directory: Path | None = None, *, persist: bool = False,
+                 password: str | None = None, tls: TlsFiles | None = None) -> None:
         self.port = port or free_port()
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="wanbot-redis-")
         self.directory = directory or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.persist = persist
+        self.password = password
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,15 +74,17 @@ class LocalRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_cert_reqs=required&ssl_ca_certs={quote(str(self.tls.ca))}"
 
     def start(self, timeout_s: float = 10.0) -> LocalRedis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `make setup` (or apt-get install redis-server)")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--loglevel", "warning", "--logfile", str(self.log_path)],
+            [binary, *self._arguments()],
             # Its own session and no inherited pipes: a Ctrl-C in the terminal reaches only us,
             # and a caller reading our output is not kept waiting by the server's copy of it.
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -70,16 +92,45 @@ class LocalRedis:
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    logger.info("redis-server started on port %d", self.port)
-                    return self
+            if self._answers():
+                logger.info("redis-server started on port %d", self.port)
+                return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited with code {self.process.returncode}: {self._log_tail()}")
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("redis-server did not answer in time")
+
+    def _arguments(self) -> list[str]:
+        arguments = ["--bind", "127.0.0.1", "--save", "", "--dir", str(self.directory), "--loglevel", "warning",
+                     "--logfile", str(self.log_path)]
+        arguments += ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
+        if self.password:
+            arguments += ["--requirepass", self.password]
+        if self.tls is None:
+            return [*arguments, "--port", str(self.port)]
+        return [*arguments, "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "no"]
+
+    def _answers(self) -> bool:
+        """A PING (after AUTH, over TLS) that gets its answer: the server accepts clients."""
+        hello = (f"AUTH {self.password}\r\n" if self.password else "") + "PING\r\n"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.2) as raw:
+                conn = raw
+                if self.tls is not None:
+                    conn = ssl.create_default_context(cafile=str(self.tls.ca)).wrap_socket(
+                        raw, server_hostname="127.0.0.1")
+                conn.sendall(hello.encode())
+                return b"+PONG" in _read_until(conn, b"PONG", 64)
+        except OSError:
+            return False
+
+    def restart(self, timeout_s: float = 10.0) -> LocalRedis:
+        """Kill the server and start it again on the same port and folder (empty unless `persist`)."""
+        self.kill()
+        return self.start(timeout_s)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -111,3 +162,13 @@ async def ensure_redis(url: str) -> tuple[str, LocalRedis | None]:
     local = await asyncio.to_thread(LocalRedis().start)
     logger.warning("no Redis at the configured URL; started a private redis-server on port %d", local.port)
     return local.url, local
+
+
+def _read_until(conn: socket.socket, marker: bytes, limit: int) -> bytes:
+    data = b""
+    while marker not in data and len(data) < limit:
+        chunk = conn.recv(limit)
+        if not chunk:
+            break
+        data += chunk
+    return data

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from pydantic import ValidationError
 
 from generator.errors import GeneratorConfigError
+from generator.loader import LoadedModels
 from generator.options import GeneratorSettings, LoraSettings
 from generator.presets import get_preset
+from generator.run import sampling_for
 
 TINY = get_preset("tiny")
 ONE_EXPERT = get_preset("wan2.1-t2v-1.3b")
@@ -81,7 +85,7 @@ def test_unknown_preset_and_keys_fail_when_the_config_loads() -> None:
     with pytest.raises(ValidationError, match="unknown preset 'wan3'; presets: "):
         GeneratorSettings(preset="wan3")
     with pytest.raises(ValidationError, match="extra"):
-        GeneratorSettings.model_validate({"preset": "tiny", "steps": 4})
+        GeneratorSettings.model_validate({"preset": "tiny", "sampler": "euler"})
     with pytest.raises(ValidationError, match="memory_mode"):
         GeneratorSettings.model_validate({"memory_mode": "cpu_offload"})
     with pytest.raises(ValidationError, match="path"):
@@ -91,3 +95,10 @@ def test_unknown_preset_and_keys_fail_when_the_config_loads() -> None:
 def test_lora_defaults_suit_a_step_distilled_lora() -> None:
     lora = GeneratorSettings.model_validate({"lora": {"path": "x/y"}}).lora
     assert lora is not None and (lora.steps, lora.guidance, lora.guidance_2, lora.scale) == (4, 1.0, None, 1.0)
+
+
+def test_steps_override_the_preset_and_clash_with_a_lora(tiny_models: LoadedModels) -> None:
+    fewer = dataclasses.replace(tiny_models, settings=GeneratorSettings(steps=2))
+    assert sampling_for(fewer).steps == 2 and sampling_for(tiny_models).steps == 4
+    clash = GeneratorSettings(steps=8, lora=LoraSettings(path="lora.safetensors"))
+    assert "set its steps under [generator.lora]" in refusal(clash)

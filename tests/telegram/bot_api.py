@@ -72,6 +72,7 @@ T = TypeVar("T")
 
 DEFAULT_TOKEN = "123456789:AAEmulatedBotApiTokenForTests_0123456"
 
+CLIENT_CLOSED = 499  # nginx's status for a request whose client went away: recorded, never answered
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64
@@ -532,6 +533,7 @@ class BotApiEmulator:
         self._callback_answers: list[CallbackAnswer] = []
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, deque[float]] = {}
+        self._gates: dict[str, asyncio.Event] = {}
         handlers: dict[str, _Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -714,6 +716,15 @@ class BotApiEmulator:
         timeout does not mean the message was not sent.
         """
         self._delays.setdefault(method.lower(), deque()).extend([seconds] * times)
+
+    def gate(self, method: str) -> asyncio.Event:
+        """Holds every call of `method` until the returned event is set (`.set()` lets them through).
+
+        A call whose client hung up while it was held is dropped, never taking effect: the upload did not
+        finish, so Telegram never had it. Calls recorded as dropped have the status 499.
+        """
+        gate = self._gates[method.lower()] = asyncio.Event()
+        return gate
 
     async def _hold(self, method: str) -> None:
         queue = self._delays.get(method.lower())
@@ -956,6 +967,14 @@ class BotApiEmulator:
                 raise BotApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
             if failure is not None:
                 raise failure
+            gate = self._gates.get(name.lower())
+            if gate is not None:
+                await gate.wait()
+                if request.transport is None or request.transport.is_closing():
+                    logger.info("%s dropped: its client hung up while it was held", name)
+                    call.status = CLIENT_CLOSED
+                    self._notify()
+                    return web.Response(status=CLIENT_CLOSED)
             await self._hold(name)
             if (fault := self._injected_fault(name)) is not None:
                 raise fault

@@ -1,0 +1,47 @@
+"""Fault injection: each test gets a redis-server of its own (tests kill it) and waits on real processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from bot.commands import Message, handle
+from bot.jobstore import JobState
+from generator.jobs import Progress, Stage, progress_key
+from tests.conftest import Stack
+from wanbot.redis_server import LocalRedis
+
+
+@pytest.fixture
+def own_redis() -> Iterator[LocalRedis]:
+    """Persistent, like a production Redis: killed and restarted on its folder, it comes back with its data."""
+    server = LocalRedis(persist=True).start()
+    yield server
+    server.cleanup()
+
+
+async def submit(stack: Stack, text: str, user: str = "alice") -> str:
+    reply = await handle(stack.service, Message(stack.user(user), text))
+    assert reply is not None and reply.startswith("🎬 Job "), reply
+    return reply.split()[2]
+
+
+async def wait_state(stack: Stack, job_id: str, *states: JobState, timeout_s: float = 120) -> JobState:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            record = await stack.service.jobs.get(job_id)
+            if record is not None and record.state in states:
+                return record.state
+            await asyncio.sleep(0.1)
+
+
+async def wait_rendering(stack: Stack, job_id: str, timeout_s: float = 120) -> Progress:
+    """The job's progress once a worker is denoising it (its `worker` says which: host:pid)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            raw = await stack.service.queue.redis.get(progress_key(job_id))
+            if raw is not None and (progress := Progress.model_validate_json(raw)).stage is Stage.DENOISING:
+                return progress
+            await asyncio.sleep(0.05)

@@ -35,6 +35,7 @@ class TelegramSettings(Section):
     base_file_url: str = ""
     upload_limit_mb: int = Field(default=50, ge=1)  # cloud Bot API: 50 MB; a local server: up to 2000
     download_limit_mb: int = Field(default=20, ge=1)  # cloud Bot API: 20 MB; a local server: up to 2000
+    upload_timeout_s: float = Field(default=120, gt=0)  # sending one video, before it is tried again
 
 
 class DiscordSettings(Section):

@@ -39,7 +39,6 @@ COMMANDS = [
     BotCommand("cancel", "stop a job: /cancel [job]"),
     BotCommand("help", "commands, flags and prices"),
 ]
-MEDIA_WRITE_TIMEOUT_S = 120  # uploading a 50 MB video on a slow link
 
 
 def build_application(settings: TelegramSettings, service: BotService, max_image_bytes: int,
@@ -49,7 +48,7 @@ def build_application(settings: TelegramSettings, service: BotService, max_image
         ApplicationBuilder()
         .token(settings.token.get_secret_value())
         .concurrent_updates(True)
-        .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+        .media_write_timeout(settings.upload_timeout_s)
     )
     if flood_limits:  # Telegram's limits (30 messages/s, 20/min per group), and retries after a 429
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))

@@ -9,8 +9,11 @@ import pytest
 
 from bot.commands import Message, handle
 from bot.jobstore import JobState
+from bot.service import BotService
 from generator.jobs import Progress, Stage, progress_key
 from tests.conftest import Stack
+from tests.discord.conftest import discord_config, discord_env  # noqa: F401  (fixtures of the platform faults)
+from tests.telegram.conftest import api, telegram, telegram_config  # noqa: F401
 from wanbot.redis_server import LocalRedis
 
 
@@ -28,10 +31,13 @@ async def submit(stack: Stack, text: str, user: str = "alice") -> str:
     return reply.split()[2]
 
 
-async def wait_state(stack: Stack, job_id: str, *states: JobState, timeout_s: float = 120) -> JobState:
+async def wait_state(service: BotService, job_id: str, *states: JobState, timeout_s: float = 120) -> JobState:
+    """The job's state once it is one of `states` (any final state when none are named)."""
     async with asyncio.timeout(timeout_s):
         while True:
-            record = await stack.service.jobs.get(job_id)
+            record = await service.jobs.get(job_id)
+            if record is not None and not states and record.state.finished:
+                return record.state
             if record is not None and record.state in states:
                 return record.state
             await asyncio.sleep(0.1)

@@ -3,6 +3,7 @@ that kill them, plus the config files they read."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -51,8 +52,9 @@ class WanbotProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def wait_for_log(self, pattern: str, timeout_s: float = 120, after: int = 0) -> re.Match[str]:
-        """The first match of `pattern` in the log (from character `after` on), waiting for it to appear."""
+    async def wait_for_log(self, pattern: str, timeout_s: float = 120, after: int = 0) -> re.Match[str]:
+        """The first match of `pattern` in the log (from character `after` on), waiting for it to appear
+        without blocking the event loop (emulated platforms the process talks to run in it)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             found = re.search(pattern, self.output()[after:])
@@ -60,7 +62,7 @@ class WanbotProcess:
                 return found
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"{self.argv[-1]} exited with {self.process.returncode}:\n{self.output()[-3000:]}")
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         raise TimeoutError(f"no {pattern!r} in the log within {timeout_s}s:\n{self.output()[-3000:]}")
 
     def kill(self) -> None:

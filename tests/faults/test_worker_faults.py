@@ -19,10 +19,10 @@ from wanbot.redis_server import LocalRedis
 SLOW_JOB = {"steps": 60, "job_timeout_s": 8}
 
 
-def workers(config_path: Path, tmp_path: Path, count: int, first: int = 0) -> list[WanbotProcess]:
+async def workers(config_path: Path, tmp_path: Path, count: int, first: int = 0) -> list[WanbotProcess]:
     started = [WanbotProcess(config_path, "worker", tmp_path / f"worker{first + n}.log").start() for n in range(count)]
     for worker in started:
-        worker.wait_for_log("ready on queue")
+        await worker.wait_for_log("ready on queue")
     return started
 
 
@@ -38,15 +38,15 @@ async def journal_of(stack: Stack, job_id: str) -> list[JournalReason]:
 async def test_the_survivor_finishes_a_killed_worker_s_job(tmp_path: Path, own_redis: LocalRedis) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
                         **SLOW_JOB)
-    pool = workers(path, tmp_path, 2)
+    pool = await workers(path, tmp_path, 2)
     try:
         async with running_stack(load_config(path)) as stack:
             job_id = await submit(stack, "/video a kite in the wind")
             victim = running_it((await wait_rendering(stack, job_id)).worker, pool)
             victim.kill()
             survivor = next(worker for worker in pool if worker is not victim)
-            assert await wait_state(stack, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.DELIVERED
-            survivor.wait_for_log(rf"job {job_id}: start \(try 2")
+            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.DELIVERED
+            await survivor.wait_for_log(rf"job {job_id}: start \(try 2")
             assert job_id in stack.frontend.delivered
             assert await journal_of(stack, job_id) == [JournalReason.CAPTURE]  # charged once, never released
             reservation = await stack.service.ledger.reservation(job_id)
@@ -60,18 +60,18 @@ async def test_a_job_whose_workers_keep_dying_ends_failed_and_released_once(tmp_
                                                                             own_redis: LocalRedis) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
                         **SLOW_JOB)
-    pool = workers(path, tmp_path, 2)
+    pool = await workers(path, tmp_path, 2)
     try:
         async with running_stack(load_config(path)) as stack:
             job_id = await submit(stack, "/video a house of cards")
             first = running_it((await wait_rendering(stack, job_id)).worker, pool)
             first.kill()
             second = next(worker for worker in pool if worker is not first)
-            second.wait_for_log(rf"job {job_id}: start \(try 2")
+            await second.wait_for_log(rf"job {job_id}: start \(try 2")
             second.kill()
-            pool += workers(path, tmp_path, 1, first=2)  # a third worker finds the job out of tries
-            assert await wait_state(stack, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
-            pool[-1].wait_for_log("max retries 2 exceeded")
+            pool += await workers(path, tmp_path, 1, first=2)  # a third worker finds the job out of tries
+            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
+            await pool[-1].wait_for_log("max retries 2 exceeded")
             assert "the GPU worker running it stopped each time it tried" in stack.out.getvalue()
             reservation = await stack.service.ledger.reservation(job_id)
             assert reservation is not None and reservation.state is ReservationState.RELEASED
@@ -87,15 +87,15 @@ async def test_a_job_longer_than_its_timeout_is_stopped_released_and_told(tmp_pa
                                                                           own_redis: LocalRedis) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
                         steps=2000, job_timeout_s=2)
-    (worker,) = workers(path, tmp_path, 1)
+    (worker,) = await workers(path, tmp_path, 1)
     try:
         async with running_stack(load_config(path)) as stack:
             job_id = await submit(stack, "/video a very long day")
-            assert await wait_state(stack, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
+            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
             assert "it took longer than the time limit" in stack.out.getvalue()
             assert (await stack.service.ledger.view("console:alice")).available == 200
-            worker.wait_for_log(rf"job {job_id}: cancelled, waiting for the GPU thread to stop")
+            await worker.wait_for_log(rf"job {job_id}: cancelled, waiting for the GPU thread to stop")
             other = await submit(stack, "/video the next one")
-            worker.wait_for_log(rf"job {other}: start")  # the next job runs: the GPU thread was freed
+            await worker.wait_for_log(rf"job {other}: start")  # the next job runs: the GPU thread was freed
     finally:
         worker.stop()

@@ -1,4 +1,7 @@
-"""`wanbot generate "prompt" --out clip.mp4`: one clip straight through the pipeline, no queue or credits."""
+"""`wanbot generate "prompt" --out clip.mp4`: one clip straight through the pipeline, no queue or credits.
+
+Every `wanbot` command builds this parser, so torch and diffusers are imported only when a clip is made.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from generator.encode import encode_mp4
 from generator.errors import BadImage, GeneratorConfigError
 from generator.images import load_image
-from generator.loader import load_models
-from generator.mux import mux_audio
 from generator.options import GeneratorSettings
 from generator.presets import ASPECTS, get_preset
-from generator.run import GenerationSpec, generate, make_soundtrack, random_seed
 
 logger = logging.getLogger("wanbot.generator")
 
@@ -44,6 +43,11 @@ def _seed(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: GeneratorSettings) -> int:
+    from generator.encode import encode_mp4
+    from generator.loader import load_models
+    from generator.mux import mux_audio
+    from generator.run import GenerationSpec, generate, make_soundtrack, random_seed
+
     try:
         preset = get_preset(settings.preset)
         width, height = preset.size_for(args.res or preset.resolutions[0], args.ar)

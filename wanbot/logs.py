@@ -12,3 +12,5 @@ def setup_logging(level: str = "INFO") -> None:
     # Libraries that log every request at INFO would drown the job lines.
     for noisy in ("httpx", "arq.worker", "arq.jobs", "diffusers", "transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # "CLIPImageProcessor requires torchvision": the Wan image pipelines import it, wanbot never uses it.
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)

@@ -21,6 +21,8 @@ _SWITCH = re.compile(r"(?:^|\s)--(audio)(?:[ \t=]+(on|off|yes|no|true|false)(?=\
 _FLAG = re.compile(r'(?:^|\s)--([A-Za-z_-]+)(?:[ \t=]+("[^"]*"|“[^”]*”|\'[^\']*\'|(?!--)\S+))?')
 _ON = ("on", "yes", "true")
 _INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"}
+# Bidirectional embeddings, overrides and isolates: they make text display other than it reads.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def clean_text(text: str, what: str) -> str:
     for ch in text:
         if unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\t\n\r":
             raise UserError(f"The {what} contains a control character; please use plain text.")
+        if ch in _BIDI_CONTROLS:
+            raise UserError(f"The {what} contains text-direction control characters; please use plain text.")
     return " ".join(text.split())
 
 

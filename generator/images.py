@@ -17,6 +17,7 @@ from generator.errors import BadImage
 # A more elongated image would leave its short side a few pixels (and overrun the model's positional
 # tables along the long one): it is centre-cropped to this aspect ratio first.
 MAX_ASPECT = 4.0
+MIN_SIDE = 32  # smaller pictures hold nothing to animate
 _WANTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 
 
@@ -28,12 +29,13 @@ def _formats() -> tuple[str, ...]:
 
 
 def load_image(data: bytes, max_pixels: int) -> Image.Image:
-    """The first frame of an uploaded image, upright (EXIF orientation applied), fully decoded."""
+    """A still uploaded image, upright (EXIF orientation applied), fully decoded."""
     if not data:
         raise BadImage("The image is empty (0 bytes). Please send it again.")
     try:
         with Image.open(io.BytesIO(data), formats=_formats()) as header:
             width, height = header.size
+            animated = getattr(header, "n_frames", 1) > 1
     except UnidentifiedImageError:
         raise BadImage("That file is not an image I can read; please send a JPEG, PNG or WebP.") from None
     except Image.DecompressionBombError:
@@ -42,11 +44,14 @@ def load_image(data: bytes, max_pixels: int) -> Image.Image:
         raise BadImage("The image could not be read; it may be damaged. Please send it again.") from None
     if width * height > max_pixels:
         raise _too_large(width, height, max_pixels)
+    if min(width, height) < MIN_SIDE:
+        raise BadImage(f"The image is {width}×{height} pixels; please send one at least {MIN_SIDE}×{MIN_SIDE}.")
+    if animated:
+        raise BadImage("That image is animated; please send a still picture (JPEG, PNG or WebP).")
     try:
         with Image.open(io.BytesIO(data), formats=_formats()) as check:
             check.verify()  # checksums and structure, on a copy: verify() leaves its image unusable
         with Image.open(io.BytesIO(data), formats=_formats()) as image:
-            image.seek(0)  # animated images: the first frame
             image.load()  # decodes fully here, so a truncated file fails here and not in the worker
             return ImageOps.exif_transpose(image)
     except Exception:

@@ -79,11 +79,14 @@ def test_exif_orientation_is_applied() -> None:
     assert image.size == (200, 300)
 
 
-def test_an_animation_gives_its_first_frame() -> None:
-    frames = [Image.new("RGB", (40, 30), color) for color in ("red", "blue", "green")]
-    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    image = load_image(data, LIMIT)
-    assert image.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
+def test_animations_and_tiny_pictures_are_refused() -> None:
+    frames = [Image.new("RGB", (40, 40), color) for color in ("red", "blue", "green")]
+    with pytest.raises(BadImage, match="animated; please send a still picture"):
+        load_image(encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0), LIMIT)
+    still_gif = load_image(encoded(frames[0], "GIF"), LIMIT)
+    assert still_gif.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
+    with pytest.raises(BadImage, match="1×1 pixels; please send one at least 32×32"):
+        load_image(encoded(Image.new("RGB", (1, 1))), LIMIT)
 
 
 def test_fit_image_keeps_aspect_multiples_and_area() -> None:

@@ -32,6 +32,7 @@ from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoRes
 from generator.mux import shrink_with_audio
 from wanbot import metrics
 from wanbot.config import BotSettings
+from wanbot.logs import log_context
 
 logger = logging.getLogger("wanbot.delivery")
 
@@ -164,7 +165,8 @@ class DeliveryWatcher:
         observations = await self.queue.observe([record.job_id for record in pending])
         for record in pending:
             if record.job_id in self._records:  # not cancelled meanwhile
-                await self._follow(record, observations[record.job_id])
+                with log_context(job_id=record.job_id, account=record.account):
+                    await self._follow(record, observations[record.job_id])
 
     async def _follow(self, record: JobRecord, observation: Observation) -> None:
         if record.state is JobState.DELIVERING:
@@ -199,8 +201,9 @@ class DeliveryWatcher:
         frontend = self.frontends.get(record.platform)
         if frontend is None or record.job_id in self._delivering:
             return  # that front end is not running in this process (yet): keep the job pending
-        self._delivering[record.job_id] = asyncio.create_task(self._deliver(record, frontend),
-                                                              name=f"deliver {record.job_id}")
+        with log_context(job_id=record.job_id, account=record.account):  # the task copies the context
+            self._delivering[record.job_id] = asyncio.create_task(self._deliver(record, frontend),
+                                                                  name=f"deliver {record.job_id}")
 
     async def _deliver(self, record: JobRecord, frontend: FrontEnd) -> None:
         try:

@@ -36,6 +36,7 @@ from generator.jobs import VideoJob
 from generator.presets import Preset
 from wanbot import metrics
 from wanbot.config import Config
+from wanbot.logs import log_context
 
 logger = logging.getLogger("wanbot.service")
 
@@ -110,7 +111,7 @@ class BotService:
         max_upload_bytes: int | None = None,
     ) -> Submitted:
         """Parse `/video` text and submit it; raises UserError or a LedgerError (nothing charged)."""
-        with _counting_refusals():
+        with _counting_refusals(), log_context(account=user.account):
             self.admit(user)
             await self.ledger.touch(user.account)
             request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars,
@@ -126,7 +127,7 @@ class BotService:
         max_upload_bytes: int | None = None,
     ) -> Submitted:
         """A request made otherwise (options, a re-roll or vary button); raises like `submit`."""
-        with _counting_refusals():
+        with _counting_refusals(), log_context(account=user.account):
             self.admit(user)
             return await self._submit(user, request, reply_to, image, max_upload_bytes)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
@@ -47,6 +48,7 @@ from generator.presets import get_preset
 from generator.run import GenerationSpec, generate, make_soundtrack
 from wanbot import metrics
 from wanbot.config import Config
+from wanbot.logs import log_context
 
 logger = logging.getLogger("wanbot.worker")
 
@@ -184,6 +186,11 @@ async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[s
         job = VideoJob.model_validate(payload)
     except ValidationError as error:  # a bot of another version: say what, don't guess
         raise JobFailed(f"bad job payload: {error}") from None
+    with log_context(job_id=job.job_id):
+        return await _run(ctx, job)
+
+
+async def _run(ctx: dict[str, Any], job: VideoJob) -> dict[str, Any]:
     state: WorkerState = ctx["wanbot"]
     redis: Redis = ctx["redis"]
     logger.info("job %s: start (try %s, %dx%d, %d frames)", job.job_id, ctx.get("job_try"), job.width,
@@ -194,7 +201,9 @@ async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[s
     reporter = ProgressReporter(redis, job.job_id, state.name, state.result_ttl_s)
     cancel = threading.Event()
     loop = asyncio.get_running_loop()
-    rendering = loop.run_in_executor(state.executor, render, state, job, image, reporter, cancel)
+    # The GPU thread logs with this job's context too.
+    rendering = loop.run_in_executor(state.executor, contextvars.copy_context().run, render, state, job, image,
+                                     reporter, cancel)
     preset = state.models.preset.name
     metrics.WORKER_BUSY.set(1)
     try:
@@ -284,10 +293,13 @@ def job_timeout_s(config: Config) -> int:
 
 
 def redis_settings(url: str) -> RedisSettings:
-    """arq's settings from a Redis URL, with the TLS query options redis-py reads from URLs too
-    (`rediss://…?ssl_ca_certs=/path/ca.pem&ssl_cert_reqs=required`)."""
+    """arq's settings from a Redis URL, read as redis-py reads it for the bot: the password percent-decoded
+    (arq's from_dsn keeps `%40` as it is) and TLS query options (`rediss://…?ssl_ca_certs=/path/ca.pem`)."""
     settings = RedisSettings.from_dsn(url)
-    query = parse_qs(urlparse(url).query)
+    parts = urlparse(url)
+    settings.username = unquote(parts.username) if parts.username else None
+    settings.password = unquote(parts.password) if parts.password else None
+    query = parse_qs(parts.query)
     for option in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
         if option in query:
             setattr(settings, option, query[option][0])

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wanbot", description=__doc__)
     parser.add_argument("--config", type=Path, default=None, help="TOML file (default: ./config.toml if present)")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: INFO; demo: WARNING)")
+    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line (for collectors)")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="Redis + tiny worker + console chat on this machine")
     demo.add_argument("--preset", default="tiny", help="generator preset for the in-process worker")
@@ -39,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     default_level = "WARNING" if args.command in ("demo", "credits", "generate") else "INFO"
-    setup_logging(args.log_level or default_level)
     try:
         config = load_config(args.config)
     except (OSError, ValueError) as error:
         print(f"wanbot: bad configuration: {error}", file=sys.stderr)
         return 2
+    setup_logging(args.log_level or default_level, secrets=config.secrets(), json_lines=args.log_json)
     return run_command(args, config)
 
 

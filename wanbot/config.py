@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -70,6 +71,8 @@ class BotSettings(Section):
 
 
 class Config(Section):
+    """The whole configuration; `secrets()` lists what must never reach a log line."""
+
     redis: RedisSettings = RedisSettings()
     credits: CreditsSettings = CreditsSettings()
     generator: GeneratorSettings = GeneratorSettings()
@@ -78,6 +81,16 @@ class Config(Section):
     admins: AdminSettings = AdminSettings()
     bot: BotSettings = BotSettings()
     moderation: ModerationSettings = ModerationSettings()
+
+    def secrets(self) -> list[str]:
+        """Tokens (whole, and the part after the bot id) and the Redis password, to be redacted from logs."""
+        found = []
+        for token in (self.telegram.token.get_secret_value(), self.discord.token.get_secret_value()):
+            found += [token, token.partition(":")[2]] if token else []
+        password = urlparse(self.redis.url.get_secret_value()).password  # as written: percent-encoded
+        if password:
+            found += [password, unquote(password)]
+        return [secret for secret in found if secret]
 
 
 def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:

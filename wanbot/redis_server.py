@@ -115,14 +115,14 @@ class LocalRedis:
 
     def _answers(self) -> bool:
         """A PING (after AUTH, over TLS) that gets its answer: the server accepts clients."""
-        hello = (f"AUTH {self.password}\r\n" if self.password else "") + "PING\r\n"
+        hello = (_command("AUTH", self.password) if self.password else b"") + _command("PING")
         try:
             with socket.create_connection(("127.0.0.1", self.port), 0.2) as raw:
                 conn = raw
                 if self.tls is not None:
                     conn = ssl.create_default_context(cafile=str(self.tls.ca)).wrap_socket(
                         raw, server_hostname="127.0.0.1")
-                conn.sendall(hello.encode())
+                conn.sendall(hello)
                 return b"+PONG" in _read_until(conn, b"PONG", 64)
         except OSError:
             return False
@@ -162,6 +162,12 @@ async def ensure_redis(url: str) -> tuple[str, LocalRedis | None]:
     local = await asyncio.to_thread(LocalRedis().start)
     logger.warning("no Redis at the configured URL; started a private redis-server on port %d", local.port)
     return local.url, local
+
+
+def _command(*words: str) -> bytes:
+    """A command in Redis' wire format (RESP), so a password may hold spaces."""
+    encoded = [word.encode() for word in words]
+    return f"*{len(encoded)}\r\n".encode() + b"".join(b"$%d\r\n%s\r\n" % (len(word), word) for word in encoded)
 
 
 def _read_until(conn: socket.socket, marker: bytes, limit: int) -> bytes:

@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/audio_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/discord_bench.py
+	PYTHONPATH=. $(BIN)/python benchmarks/flood_bench.py
 
 lint: setup
 	$(BIN)/pip install --quiet ruff

@@ -17,9 +17,8 @@ import statistics
 import tempfile
 import time
 
-from bot.telegram.app import build_application, frontend_of, polling
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
-from wanbot.app import open_service
+from tests.telegram.conftest import running_telegram
 from wanbot.config import Config, RedisSettings, TelegramSettings
 from wanbot.redis_server import LocalRedis
 
@@ -32,20 +31,14 @@ async def burst(users: int, flood_limits: bool, redis_url: str) -> list[float]:
                 credits={"database": f"{tmp}/bench.sqlite3"},
                 telegram=TelegramSettings(token=api.token, base_url=api.base_url, base_file_url=api.base_file_url),
             )
-            async with open_service(config) as service:
-                application = build_application(config.telegram, service, config.bot.max_image_bytes, flood_limits)
-                async with application:
-                    service.add_frontend(frontend_of(application))
-                    await service.start()
-                    async with polling(application):
-                        people = [ApiUser(10_000 + n, f"user{n}") for n in range(users)]
-                        pushed: dict[int, float] = {}
-                        for person in people:
-                            update = api.text_message(person, ApiChat.private(person), "/video a red fox in snow")
-                            pushed[person.id] = time.monotonic()
-                            api.push_update(update)
-                        await api.wait_for(lambda: len(api.calls("sendMessage")) >= users, timeout=300)
-                        await service.stop()
+            async with running_telegram(config, flood_limits):
+                people = [ApiUser(10_000 + n, f"user{n}") for n in range(users)]
+                pushed: dict[int, float] = {}
+                for person in people:
+                    update = api.text_message(person, ApiChat.private(person), "/video a red fox in snow")
+                    pushed[person.id] = time.monotonic()
+                    api.push_update(update)
+                await api.wait_for(lambda: len(api.calls("sendMessage")) >= users, timeout=300)
             return [call.received_at - pushed[int(call.params["chat_id"])] for call in api.calls("sendMessage")]
 
 

@@ -36,10 +36,10 @@ def telegram_config(config: Config, api: BotApiEmulator) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running_telegram(config: Config) -> AsyncIterator[BotService]:
+async def running_telegram(config: Config, flood_limits: bool = True) -> AsyncIterator[BotService]:
     """The service and the Telegram Application, started in `wanbot bot`'s order."""
     async with open_service(config) as service:
-        application = build_application(config.telegram, service, config.bot.max_image_bytes)
+        application = build_application(config.telegram, service, config.bot.max_image_bytes, flood_limits)
         async with application:
             service.add_frontend(frontend_of(application))
             await service.start()

@@ -61,6 +61,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     actions.add_parser("stats", help="totals over all accounts")
 
+    copy = actions.add_parser("backup", help="a consistent copy of the database, safe while the bot runs")
+    copy.add_argument("destination", type=Path, help="the file to write (replaced when the copy is complete)")
+
 
 async def run(args: argparse.Namespace, settings: CreditsSettings) -> int:
     """Run one action; 0 on success, 1 with the reason on stderr."""
@@ -79,6 +82,9 @@ async def run(args: argparse.Namespace, settings: CreditsSettings) -> int:
 
 
 async def _act(ledger: Ledger, args: argparse.Namespace) -> list[str]:
+    if args.action == "backup":
+        await ledger.backup(args.destination)
+        return [f"Backed up the database to {args.destination}."]
     if args.action == "stats":
         stats = await ledger.stats()
         return [

@@ -38,7 +38,7 @@ from credits.models import (
     ReservationState,
     parse_account,
 )
-from credits.schema import LEDGER_MIGRATIONS, connect, migrate, rollback
+from credits.schema import LEDGER_MIGRATIONS, backup, connect, migrate, rollback
 from credits.settings import CreditsSettings
 
 logger = logging.getLogger("wanbot.credits")
@@ -88,6 +88,11 @@ class Ledger:
             await db.close()
             raise
         return cls(db, settings, clock)
+
+    async def backup(self, destination: Path) -> None:
+        """Copy the whole database file to `destination` while the bot keeps running (see schema.backup)."""
+        async with self._lock:
+            await backup(self._db, destination)
 
     async def close(self) -> None:
         """Close once the transaction under way (if any) is done."""

@@ -140,6 +140,25 @@ async def migrate(db: aiosqlite.Connection, component: str, migrations: Sequence
         logger.info("%s schema migrated to version %d", component, version + 1)
 
 
+async def backup(db: aiosqlite.Connection, destination: Path) -> None:
+    """A consistent copy of the whole file (ledger, jobs, everything) while others keep writing.
+
+    SQLite's online backup API copies pages in steps, restarting a step when a writer changed the
+    source, so the copy is a snapshot of one moment. The copy is written beside the destination and
+    renamed into place, so a backup interrupted halfway never replaces a good one.
+    """
+    partial = destination.with_name(destination.name + ".partial")
+    target = await aiosqlite.connect(str(partial))
+    try:
+        await db.backup(target, pages=256)
+        rows = list(await target.execute_fetchall("PRAGMA integrity_check"))
+        if rows != [("ok",)]:
+            raise sqlite3.DatabaseError(f"the backup failed its integrity check: {rows}")
+    finally:
+        await target.close()
+    partial.replace(destination)
+
+
 async def rollback(db: aiosqlite.Connection) -> None:
     """Undo the transaction under way, even one whose `BEGIN` await was cancelled.
 

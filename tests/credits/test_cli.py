@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import subprocess
 import sys
@@ -90,3 +91,32 @@ async def test_wanbot_wiring_add_parser_and_run(db_path: Path, bot_ledger: Ledge
     assert await run(args, CreditsSettings(database=str(db_path))) == 0
     assert "daily grant 300, max jobs in flight 2" in capsys.readouterr().out
     assert (await bot_ledger.view("telegram:1")).daily_grant == 300
+
+
+async def test_backup_while_the_bot_writes_is_consistent(tmp_path: Path) -> None:
+    database = tmp_path / "live.sqlite3"
+    copy = tmp_path / "backup.sqlite3"
+    async with await Ledger.open(database, CreditsSettings()) as ledger:
+        accounts = [f"telegram:{n}" for n in range(30)]
+
+        done = asyncio.Event()
+
+        async def busy() -> int:
+            rounds = 0
+            while not done.is_set():
+                for account in accounts:
+                    await ledger.grant(account, 1, "test", f"round {rounds}")
+                rounds += 1
+            return rounds
+
+        writer = asyncio.create_task(busy())
+        run = await asyncio.to_thread(credits_cli, database, "backup", str(copy))  # another process, mid-writes
+        done.set()
+        assert await writer > 1
+    assert run.returncode == 0 and run.stdout.strip() == f"Backed up the database to {copy}."
+    assert not copy.with_name(copy.name + ".partial").exists()
+    async with await Ledger.open(copy, CreditsSettings()) as restored:
+        for account in accounts:
+            view = await restored.view(account)
+            assert view.balance == await restored.journal_sum(account)  # a snapshot of one moment
+        assert (await restored.stats()).accounts >= 1

@@ -2,15 +2,17 @@
 #   docker build --target bot    -t wanbot-bot .     (slim: chat front ends + ledger, no torch)
 #   docker build --target worker -t wanbot-worker .  (CUDA PyTorch: one per GPU)
 
+FROM scratch AS source
+COPY pyproject.toml README.md /app/
+COPY bot /app/bot
+COPY credits /app/credits
+COPY generator /app/generator
+COPY wanbot /app/wanbot
+
 FROM python:3.11-slim AS bot
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY bot bot
-COPY credits credits
-COPY generator generator
-COPY wanbot wanbot
-RUN pip install .
+COPY --from=source /app /app
+RUN pip install /app
 VOLUME /data
 WORKDIR /data
 ENTRYPOINT ["wanbot", "--config", "/config/config.toml"]
@@ -18,14 +20,9 @@ CMD ["bot"]
 
 FROM pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime AS worker
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HOME=/models/hf
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY bot bot
-COPY credits credits
-COPY generator generator
-COPY wanbot wanbot
+COPY --from=source /app /app
 # torch comes with the base image; the generator extra adds diffusers and friends.
-RUN pip install '.[generator]'
+RUN pip install '/app[generator]'
 VOLUME /models
 ENTRYPOINT ["wanbot", "--config", "/config/config.toml"]
 CMD ["worker"]

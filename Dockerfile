@@ -21,8 +21,8 @@ CMD ["bot"]
 FROM pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime AS worker
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HOME=/models/hf
 COPY --from=source /app /app
-# torch comes with the base image; the generator extra adds diffusers and friends.
-RUN pip install '/app[generator]'
+# torch comes with the base image; the generator extra adds diffusers and friends, fp8 adds torchao.
+RUN pip install '/app[generator,fp8]'
 VOLUME /models
 ENTRYPOINT ["wanbot", "--config", "/config/config.toml"]
 CMD ["worker"]

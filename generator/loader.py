@@ -2,7 +2,8 @@
 
 Real presets load through `from_pretrained` (a hub id or a local folder); `tiny` builds the same
 classes in memory. Every preset then gets the same treatment: the official flow shift, an optional
-fused LoRA, the attention backend, fp8 storage, placement (GPU or model offload), compiled blocks.
+fused LoRA, the attention backend, fp8 storage or fp8 matmuls, compiled blocks, the VAE's dtype and
+tiling, placement (GPU or model offload).
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def _build(
         return _tiny_pipeline(WanPipeline, preset, dtype), _tiny_pipeline(WanImageToVideoPipeline, preset, dtype)
     source = settings.model or preset.source
     if preset.text_to_video:
-        return _pretrained(WanPipeline, source, preset, dtype), None
-    return None, _pretrained(WanImageToVideoPipeline, source, preset, dtype)
+        return _pretrained(WanPipeline, source, preset, settings, dtype), None
+    return None, _pretrained(WanImageToVideoPipeline, source, preset, settings, dtype)
 
 
 def _tiny_pipeline(cls: type[DiffusionPipeline], preset: Preset, dtype: torch.dtype) -> DiffusionPipeline:
@@ -96,9 +97,11 @@ def _tiny_pipeline(cls: type[DiffusionPipeline], preset: Preset, dtype: torch.dt
     return cls(**components, **extra, boundary_ratio=preset.boundary_ratio)
 
 
-def _pretrained(cls: type[DiffusionPipeline], source: str, preset: Preset, dtype: torch.dtype) -> DiffusionPipeline:
+def _pretrained(
+    cls: type[DiffusionPipeline], source: str, preset: Preset, settings: GeneratorSettings, dtype: torch.dtype
+) -> DiffusionPipeline:
     logger.info("loading %s from %s", cls.__name__, source)
-    vae = AutoencoderKLWan.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32)
+    vae = AutoencoderKLWan.from_pretrained(source, subfolder="vae", torch_dtype=getattr(torch, settings.vae_dtype))
     options = {"expand_timesteps": True} if preset.text_to_video and preset.image_to_video else {}
     pipe = cls.from_pretrained(source, vae=vae, torch_dtype=dtype, boundary_ratio=preset.boundary_ratio, **options)
     if preset.boundary_ratio is not None and pipe.transformer_2 is None:
@@ -119,12 +122,32 @@ def _prepare_modules(pipe: DiffusionPipeline, preset: Preset, settings: Generato
     if settings.lora is not None:
         _fuse_lora(pipe, settings.lora)
     for transformer in _transformers(pipe):
-        if settings.attention_backend:
-            transformer.set_attention_backend(settings.attention_backend)
-        if settings.memory_mode == "fp8":
-            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
-        if settings.compile_blocks:
-            transformer.compile_repeated_blocks(fullgraph=True)
+        tune_transformer(transformer, settings, dtype)
+    tune_vae(pipe.vae, settings)
+
+
+def tune_vae(vae: AutoencoderKLWan, settings: GeneratorSettings) -> None:
+    """The VAE's dtype and tiling; the pipelines cast latents to the VAE's dtype before decoding."""
+    vae_dtype = getattr(torch, settings.vae_dtype)
+    if vae.dtype != vae_dtype:
+        vae.to(vae_dtype)
+    if settings.vae_tiling:
+        vae.enable_tiling()
+
+
+def tune_transformer(transformer: ModelMixin, settings: GeneratorSettings, dtype: torch.dtype) -> None:
+    """The speed options of one expert, in the order that keeps each valid (the GPU benchmark calls this too)."""
+    if settings.attention_backend:
+        transformer.set_attention_backend(settings.attention_backend)
+    if settings.memory_mode == "fp8":
+        transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+    if settings.fp8_matmul:
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+        # Row-wise scales keep the error of fp8 activations and weights near bf16's on DiT linears.
+        quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+    if settings.compile_blocks:
+        transformer.compile_repeated_blocks(fullgraph=True)
 
 
 def _fuse_lora(pipe: DiffusionPipeline, lora: LoraSettings) -> None:

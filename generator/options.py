@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 DTYPES = ("bfloat16", "float16", "float32")
 # Attention backends that run on a CPU; every other one is a CUDA kernel.
 CPU_ATTENTION_BACKENDS = ("native", "_native_math")
+FP8_MATMUL_CAPABILITY = (8, 9)  # fp8 tensor cores: Ada and Hopper onwards
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
@@ -51,6 +52,9 @@ class GeneratorSettings(BaseModel):
     memory_mode: Literal["gpu", "model_offload", "fp8"] = "gpu"
     attention_backend: str = ""  # a diffusers attention backend name; empty: diffusers' default
     compile_blocks: bool = False
+    fp8_matmul: bool = False  # fp8 weights and activations in the transformer's linear layers (torchao; Ada/Hopper)
+    vae_dtype: str = "float32"  # the VAE's weights and decode; bfloat16 decodes faster at a small error
+    vae_tiling: bool = False  # decode in overlapping spatial tiles: less memory, a little slower
     job_timeout_s: int = Field(default=0, ge=0)  # 0: the preset's
     steps: int = Field(default=0, ge=0)  # sampling steps; 0: the preset's (fewer: faster and rougher)
     lora: LoraSettings | None = None
@@ -104,16 +108,38 @@ class GeneratorSettings(BaseModel):
             problems.append(f"memory_mode {self.memory_mode} needs a CUDA GPU; use memory_mode = \"gpu\" on a CPU")
         if on_cpu and self.compile_blocks:
             problems.append("compile_blocks needs a CUDA GPU")
+        if self.fp8_matmul:
+            problems.extend(self._fp8_matmul_problems(device))
         if on_cpu and self.audio_offload:
             problems.append("audio_offload needs a CUDA GPU (on a CPU there is nothing to offload to)")
         if self.attention_backend:
             problems.extend(_attention_problems(self.attention_backend, on_cpu))
         return problems
 
+    def _fp8_matmul_problems(self, device: str) -> list[str]:
+        import importlib.util
+
+        import torch
+
+        problems: list[str] = []
+        if self.memory_mode != "gpu":
+            problems.append(f"fp8_matmul quantizes the weights on the card: it needs memory_mode \"gpu\", "
+                            f"not {self.memory_mode}")
+        if device == "cpu" or not torch.cuda.is_available():
+            problems.append("fp8_matmul needs a CUDA GPU with fp8 tensor cores (Ada or Hopper)")
+        elif torch.cuda.get_device_capability(device) < FP8_MATMUL_CAPABILITY:
+            problems.append(f"fp8_matmul needs compute capability 8.9 or newer; {device} has "
+                            f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}")
+        if importlib.util.find_spec("torchao") is None:
+            problems.append("fp8_matmul needs torchao: pip install 'wanbot[fp8]'")
+        return problems
+
     def _model_problems(self, preset: Preset) -> list[str]:
         problems: list[str] = []
         if self.dtype and self.dtype not in DTYPES:
             problems.append(f"dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.vae_dtype not in DTYPES:
+            problems.append(f"vae_dtype {self.vae_dtype!r} is not one of {', '.join(DTYPES)}")
         if preset.source is None and self.model:
             problems.append(f"preset {preset.name} is built in memory: `model` applies to presets with a checkpoint")
         if self.audio_model and not self.audio:

@@ -90,3 +90,15 @@ def test_a_lora_made_in_process_loads_on_the_tiny_preset(tiny_models: LoadedMode
     steps: list[tuple[int, int]] = []
     video = generate(models, SPEC, lambda step, total: steps.append((step, total)), threading.Event())
     assert steps == [(1, 1)] and video.steps == 1 and video.frames.shape == (9, 32, 64, 3)
+
+
+def test_a_bf16_vae_with_tiling_decodes_close_to_the_fp32_one(tiny_models: LoadedModels, tmp_path: Path) -> None:
+    """The VAE speed options keep the clip: same size, pixels within a few levels of the fp32 decode."""
+    models = load_models(get_preset("tiny"), GeneratorSettings(device="cpu", vae_dtype="bfloat16", vae_tiling=True))
+    for pipe in (models.text_to_video, models.image_to_video):
+        assert pipe.vae.dtype == torch.bfloat16 and pipe.vae.use_tiling
+    fast, exact = frames(models).astype(np.int16), frames(tiny_models).astype(np.int16)
+    assert fast.shape == exact.shape == (9, 32, 64, 3)
+    assert np.abs(fast - exact).mean() < 4.0
+    with_image = dataclasses.replace(SPEC, image=Image.new("RGB", (128, 64), "orange"))
+    assert frames(models, with_image).shape == (9, 32, 64, 3)  # the image is encoded by the bf16 VAE too

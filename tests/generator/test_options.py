@@ -43,6 +43,10 @@ def test_defaults_run_the_tiny_preset_on_cpu() -> None:
     (GeneratorSettings(attention_backend="sage"), "attention_backend sage needs a CUDA GPU"),
     (GeneratorSettings(attention_backend="fastest"), "attention_backend 'fastest' is unknown to diffusers; known: "),
     (GeneratorSettings(dtype="fp16"), "dtype 'fp16' is not one of bfloat16, float16, float32"),
+    (GeneratorSettings(vae_dtype="bf16"), "vae_dtype 'bf16' is not one of bfloat16, float16, float32"),
+    (GeneratorSettings(fp8_matmul=True), "fp8_matmul needs a CUDA GPU with fp8 tensor cores (Ada or Hopper)"),
+    (GeneratorSettings(fp8_matmul=True, memory_mode="fp8"), 'fp8_matmul quantizes the weights on the card: it needs'
+                                                             ' memory_mode "gpu", not fp8'),
     (GeneratorSettings(model="/models/wan"), "built in memory: `model` applies to presets with a checkpoint"),
 ])
 def test_cpu_refusals(settings: GeneratorSettings, message: str) -> None:

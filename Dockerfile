@@ -8,6 +8,7 @@ COPY bot /app/bot
 COPY credits /app/credits
 COPY generator /app/generator
 COPY wanbot /app/wanbot
+COPY benchmarks /app/benchmarks
 
 FROM python:3.11-slim AS bot
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1

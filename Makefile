@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench gpu-bench lint clean
 
 setup: $(VENV)/.installed /usr/bin/redis-server
 
@@ -36,6 +36,10 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/discord_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/flood_bench.py
+
+# Real-size Wan components on random weights: run on a CUDA host (after `make setup TORCH=torch`).
+gpu-bench: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/gpu_bench.py
 
 lint: setup
 	$(BIN)/pip install --quiet ruff

@@ -1,0 +1,428 @@
+"""How long a Wan 2.2 clip takes on this machine, part by part, and how close that is to the hardware.
+
+Builds real-size components with random weights straight on the device (an A14B expert, the
+TI2V-5B transformer, the Wan 2.1 and 2.2 VAEs, UMT5-XXL) and times, in one run: one transformer
+pass per workload under the diffusers defaults and under every speed option the generator offers
+(each checked against the default's output on the same inputs), the VAE decode (fp32, bf16,
+tiled), text encoding and the MP4 encode. It prints tables and projects seconds per clip for the
+full recipe (40 or 50 steps × 2 guidance passes) and a 4-step distilled one, against the FLOP floor.
+On a CUDA machine it also caps the process's GPU memory in child runs to show what fits a 32 GB
+or 24 GB card. `--tiny` runs the same code at the tiny preset's sizes (the test suite's smoke run).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py                # CUDA, real sizes
+    PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py --tiny         # anywhere, in seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import diffusers
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from transformers import UMT5Config, UMT5EncoderModel
+
+from benchmarks.random_weights import declare, materialize
+from benchmarks.wan_shapes import TEXT_TOKENS, Workload, text_encoder_config, workloads
+from generator.encode import encode_mp4
+from generator.errors import GeneratorConfigError
+from generator.loader import tune_transformer, tune_vae
+from generator.options import CPU_ATTENTION_BACKENDS, GeneratorSettings
+from generator.presets import get_preset
+
+RESULTS = Path(__file__).parent / "results"
+BATCHED = "guidance passes batched (per pass)"  # would batching the cond and uncond passes pay? (B=2 ÷ 2)
+SEED = 1234
+# Attention kernels worth trying on a GPU; the ones fetched from the Hub at run time are left out.
+GPU_ATTENTION_BACKENDS = ("_native_cudnn", "_native_flash", "_native_efficient", "flash", "_flash_3", "sage",
+                          "xformers")
+# Memory probes: (workload, GiB cap, settings) — A14B's two experts on a 32 GB card, TI2V-5B on 24 GB.
+MEMORY_PROBES = (("A14B 480p", 32, {"memory_mode": "fp8"}), ("A14B 720p", 32, {"memory_mode": "fp8"}),
+                 ("5B 704p", 24, {}))
+
+
+@dataclass
+class Row:
+    """One timed thing: a section, the workload it ran on, the variant, and what was measured."""
+
+    section: str
+    workload: str
+    variant: str
+    seconds: float | None = None
+    tflops: float | None = None
+    peak_gib: float | None = None
+    rel_error: float | None = None  # against the section's reference output on the same inputs
+    safe: bool | None = None  # finite and within --max-rel-error
+    settings: dict[str, Any] | None = None
+    note: str = ""
+
+
+class Bench:
+    """The run's device, dtype and limits, and the rows measured so far."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.device: str = args.device
+        self.dtype = getattr(torch, args.dtype)
+        self.repeats: int = args.repeats
+        self.max_rel_error: float = args.max_rel_error
+        self.peak_tflops: float = args.peak_tflops
+        self.rows: list[Row] = []
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def timed(self, call: Callable[[], Any], warmup: bool = True) -> tuple[float, float | None, Any]:
+        """Median seconds of `repeats` calls after a warm-up (compiles, autotunes), peak GiB, last output."""
+        with torch.inference_mode():
+            if warmup:
+                call()
+            self._sync()
+            if self.cuda:
+                torch.cuda.reset_peak_memory_stats(self.device)
+            times = []
+            for _ in range(self.repeats):
+                started = time.perf_counter()
+                output = call()
+                self._sync()
+                times.append(time.perf_counter() - started)
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.cuda else None
+        return statistics.median(times), peak, output
+
+    def refusal(self, workload: Workload, settings: GeneratorSettings) -> str | None:
+        """Why the generator would refuse these settings on this machine, or None."""
+        try:
+            settings.validate_for(get_preset(workload.preset), self.device)
+        except GeneratorConfigError as error:
+            return str(error).split(": ", 1)[1]
+        return None
+
+    def judged(self, output: torch.Tensor, reference: torch.Tensor) -> tuple[float, bool]:
+        error = relative_error(output, reference)
+        return error, error <= self.max_rel_error
+
+    def free(self) -> None:
+        gc.collect()
+        if self.cuda:
+            torch.cuda.empty_cache()
+
+    def _sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+
+def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """‖output − reference‖ / ‖reference‖ in float32; infinite when the output has a NaN or inf."""
+    output, reference = output.float(), reference.float()
+    if not torch.isfinite(output).all():
+        return float("inf")
+    return ((output - reference).norm() / reference.norm().clamp_min(1e-12)).item()
+
+
+# Transformer ---------------------------------------------------------------------------------------
+
+
+def build_transformer(bench: Bench, workload: Workload, settings: GeneratorSettings) -> WanTransformer3DModel:
+    """An expert with the settings' speed options; fp8 storage is settled before any weight exists."""
+    model = declare(lambda: WanTransformer3DModel(**workload.transformer), bench.dtype,
+                    WanTransformer3DModel._keep_in_fp32_modules)
+    store_fp8_first = settings.memory_mode == "fp8"
+    if store_fp8_first:
+        tune_transformer(model, settings, bench.dtype)
+    materialize(model, bench.device, SEED)
+    if not store_fp8_first:
+        tune_transformer(model, settings, bench.dtype)
+    return model
+
+
+def transformer_inputs(bench: Bench, workload: Workload, batch: int = 1) -> dict[str, Any]:
+    generator = torch.Generator(bench.device).manual_seed(SEED)
+    latents = torch.randn((1, *workload.latent_shape), generator=generator, device=bench.device)
+    text = torch.randn((1, TEXT_TOKENS, workload.transformer["text_dim"]), generator=generator, device=bench.device)
+    timestep = torch.full((1, workload.tokens) if workload.expand_timesteps else (1,), 500.0, device=bench.device)
+    return {"hidden_states": latents.to(bench.dtype).repeat(batch, 1, 1, 1, 1), "timestep": timestep.repeat(batch, 1)
+            if workload.expand_timesteps else timestep.repeat(batch),
+            "encoder_hidden_states": text.to(bench.dtype).repeat(batch, 1, 1), "return_dict": False}
+
+
+def transformer_variants(bench: Bench) -> list[tuple[str, dict[str, Any]]]:
+    backends = GPU_ATTENTION_BACKENDS if bench.cuda else tuple(b for b in CPU_ATTENTION_BACKENDS if b != "native")
+    return [("diffusers default", {}), *((f"attention {b}", {"attention_backend": b}) for b in backends),
+            ("compiled blocks", {"compile_blocks": True}), ("fp8 storage", {"memory_mode": "fp8"}),
+            ("fp8 matmul (torchao)", {"fp8_matmul": True})]
+
+
+def bench_transformer(bench: Bench, workload: Workload) -> None:
+    """One pass per variant; then the fastest safe combination, and the two guidance passes batched."""
+    reference: torch.Tensor | None = None
+    measured: list[Row] = []
+    for variant, options in transformer_variants(bench):
+        row, output = run_pass(bench, workload, variant, options, reference)
+        reference = output if reference is None else reference
+        measured.append(row)
+    combination = fastest_combination(measured[0], measured[1:])
+    if len(combination) > 1:
+        run_pass(bench, workload, "fastest safe combination", combination, reference)
+    batched, _ = run_pass(bench, workload, BATCHED, combination, reference, batch=2)
+    batched.note = (batched.note + " " if batched.note else "") + "(not a generator option: left out of projections)"
+
+
+def run_pass(bench: Bench, workload: Workload, variant: str, options: dict[str, Any],
+             reference: torch.Tensor | None, batch: int = 1) -> tuple[Row, torch.Tensor | None]:
+    """Time one pass; without a reference this is the default, whose output becomes the reference."""
+    settings = GeneratorSettings(device=bench.device, **options)
+    row = Row("transformer", workload.name, variant, settings=options)
+    bench.rows.append(row)
+    refusal = bench.refusal(workload, settings)
+    if refusal:
+        row.note = f"skipped: {refusal}"
+        return row, None
+    try:
+        model = build_transformer(bench, workload, settings)
+        inputs = transformer_inputs(bench, workload, batch)
+        seconds, row.peak_gib, output = bench.timed(lambda: model(**inputs)[0])
+    except Exception as error:  # a kernel that fails on these shapes is a result, not the end of the run
+        row.note = f"failed: {type(error).__name__}: {error}"[:300]
+        return row, None
+    finally:
+        model = inputs = None  # type: ignore[assignment]
+        bench.free()
+    row.seconds = seconds / batch
+    row.tflops = workload.flops_per_pass / row.seconds / 1e12
+    output = output[:1]
+    if reference is None:
+        row.rel_error, row.safe = 0.0, bool(torch.isfinite(output).all())
+    else:
+        row.rel_error, row.safe = bench.judged(output, reference)
+    return row, output
+
+
+def fastest_combination(default: Row, variants: list[Row]) -> dict[str, Any]:
+    """Every safe option that beat the default alone, fastest first; one attention backend, one fp8 format."""
+    def fp8(options: dict[str, Any]) -> bool:
+        return options.get("memory_mode") == "fp8" or bool(options.get("fp8_matmul"))
+
+    winners = [row for row in variants if row.safe and row.seconds and default.seconds
+               and row.seconds < default.seconds]
+    combination: dict[str, Any] = {}
+    for row in sorted(winners, key=lambda row: row.seconds or 0.0):
+        options = row.settings or {}
+        if ("attention_backend" in options and "attention_backend" in combination) or (fp8(options)
+                                                                                         and fp8(combination)):
+            continue
+        combination.update(options)
+    return combination
+
+
+# VAE, text encoder, MP4 ----------------------------------------------------------------------------
+
+
+VAE_VARIANTS = (("fp32 (default)", {}), ("bf16", {"vae_dtype": "bfloat16"}), ("fp32 tiled", {"vae_tiling": True}),
+                ("bf16 tiled", {"vae_dtype": "bfloat16", "vae_tiling": True}))
+
+
+def bench_vae(bench: Bench, workload: Workload) -> np.ndarray:
+    """Decode the workload's latents under each VAE option; returns the default decode as uint8 frames."""
+    torch.manual_seed(SEED)
+    with torch.device(bench.device):
+        vae = AutoencoderKLWan(**workload.vae).eval()
+    generator = torch.Generator(bench.device).manual_seed(SEED)
+    latents = torch.randn((1, *workload.latent_shape), generator=generator, device=bench.device)
+    reference: torch.Tensor | None = None
+    for variant, options in VAE_VARIANTS:
+        tuned = copy.deepcopy(vae)
+        tune_vae(tuned, GeneratorSettings(**options))
+        seconds, peak, video = bench.timed(lambda model=tuned: model.decode(latents.to(model.dtype),
+                                                                            return_dict=False)[0])
+        row = Row("vae", workload.name, variant, seconds, peak_gib=peak, settings=options)
+        if reference is None:
+            reference, row.rel_error, row.safe = video.float(), 0.0, bool(torch.isfinite(video).all())
+        else:
+            row.rel_error, row.safe = bench.judged(video, reference)
+        bench.rows.append(row)
+        tuned = video = None  # type: ignore[assignment]
+        bench.free()
+    assert reference is not None
+    frames = ((reference[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return frames.cpu().numpy()
+
+
+def bench_text_encoder(bench: Bench, tiny: bool) -> None:
+    """UMT5 over a prompt and the negative prompt, 512 tokens each, as every job starts."""
+    config = UMT5Config(**text_encoder_config(tiny))
+    encoder = materialize(declare(lambda: UMT5EncoderModel(config), bench.dtype), bench.device, SEED)
+    generator = torch.Generator(bench.device).manual_seed(SEED)
+    ids = torch.randint(0, config.vocab_size, (2, TEXT_TOKENS), generator=generator, device=bench.device)
+    seconds, peak, output = bench.timed(lambda: encoder(input_ids=ids).last_hidden_state)
+    finite = bool(torch.isfinite(output).all())
+    bench.rows.append(Row("text encoder", "UMT5, 2 × 512 tokens", "bf16" if bench.dtype == torch.bfloat16
+                          else str(bench.dtype), seconds, peak_gib=peak, safe=finite))
+    encoder = output = None  # type: ignore[assignment]
+    bench.free()
+
+
+def bench_encode(bench: Bench, workload: Workload, frames: np.ndarray) -> None:
+    """The worker's MP4 encode of the decoded frames (random-weight output: harder to compress than film)."""
+    fps = get_preset(workload.preset).fps
+    seconds, _, data = bench.timed(lambda: encode_mp4(frames, fps), warmup=False)
+    bench.rows.append(Row("mp4 encode", workload.name, f"H.264 CRF, {frames.shape[2]}×{frames.shape[1]}×"
+                          f"{frames.shape[0]}", seconds, note=f"{len(data) / 2**20:.1f} MiB"))
+
+
+# Memory probes (child processes, CUDA only) --------------------------------------------------------
+
+
+def bench_memory(bench: Bench, args: argparse.Namespace) -> None:
+    for name, cap_gib, options in MEMORY_PROBES:
+        row = Row("memory", name, f"capped at {cap_gib} GiB", settings=options)
+        bench.rows.append(row)
+        if not bench.cuda:
+            row.note = "skipped: a memory cap needs a CUDA GPU"
+            continue
+        command = [sys.executable, __file__, "--probe", name, "--cap-gib", str(cap_gib), "--probe-settings",
+                   json.dumps(options), "--device", bench.device, "--dtype", args.dtype]
+        environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.probe_timeout_s, env=environment)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            row.note = f"failed: exit {done.returncode}: {done.stderr.strip()[-300:]}"
+            continue
+        found = json.loads(lines[-1])
+        row.seconds, row.peak_gib, row.note = found.get("seconds"), found.get("peak_gib"), found["note"]
+
+
+def probe(args: argparse.Namespace) -> None:
+    """In a child: every expert of the preset resident under the cap, one pass through each."""
+    bench = Bench(args)
+    total = torch.cuda.get_device_properties(bench.device).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib * 2**30 / total), bench.device)
+    workload = next(w for w in workloads(tiny=False) if w.name == args.probe)
+    settings = GeneratorSettings(device=bench.device, **json.loads(args.probe_settings))
+    experts = 2 if get_preset(workload.preset).boundary_ratio is not None else 1
+    try:
+        models = [build_transformer(bench, workload, settings) for _ in range(experts)]
+        inputs = transformer_inputs(bench, workload)
+        seconds, peak, _ = bench.timed(lambda: [model(**inputs)[0] for model in models], warmup=False)
+        result = {"seconds": seconds / experts, "peak_gib": peak, "note": f"fits: {experts} expert(s) resident"}
+    except torch.OutOfMemoryError:
+        result = {"note": f"out of memory with {experts} expert(s) resident"}
+    print(json.dumps(result))
+
+
+# Projection and tables -----------------------------------------------------------------------------
+
+
+def projections(bench: Bench, work: list[Workload]) -> list[dict[str, Any]]:
+    """Seconds per clip from the measured parts: default options versus the fastest safe ones."""
+    text = next((row.seconds for row in bench.rows if row.section == "text encoder"), None) or 0.0
+    table = []
+    for workload in work:
+        passes = [r for r in bench.rows if r.section == "transformer" and r.workload == workload.name and r.seconds
+                  and r.variant != BATCHED]
+        decodes = [r for r in bench.rows if r.section == "vae" and r.workload == workload.name and r.seconds]
+        encode = next((r.seconds for r in bench.rows if r.section == "mp4 encode" and r.workload == workload.name), 0.0)
+        if not passes or not decodes:
+            continue
+        default_pass, default_decode = passes[0].seconds or 0.0, decodes[0].seconds or 0.0
+        best_pass = min(r.seconds or 0.0 for r in passes if r.safe)
+        best_decode = min(r.seconds or 0.0 for r in decodes if r.safe)
+        for recipe, four_step in (("full", False), ("4-step", True)):
+            count = workload.passes(four_step)
+            outside = text + best_decode + (encode or 0.0)
+            best = count * best_pass + outside
+            floor = count * workload.flops_per_pass / (bench.peak_tflops * 1e12)
+            table.append({"workload": workload.name, "recipe": recipe, "passes": count,
+                          "default_s": count * default_pass + text + default_decode + (encode or 0.0),
+                          "best_s": best, "floor_s": floor, "best_over_floor": best / floor if floor else None,
+                          "outside_transformer_pct": 100 * outside / best})
+    return table
+
+
+def markdown(bench: Bench, projected: list[dict[str, Any]]) -> str:
+    def number(value: float | None, digits: int = 3) -> str:
+        return "" if value is None else f"{value:.{digits}g}"
+
+    lines = ["| section | workload | variant | s | TFLOP/s | peak GiB | rel. error | safe | note |",
+             "|---|---|---|---:|---:|---:|---:|---|---|"]
+    for row in bench.rows:
+        safe = "" if row.safe is None else ("yes" if row.safe else "NO")
+        lines.append(f"| {row.section} | {row.workload} | {row.variant} | {number(row.seconds, 4)} | "
+                     f"{number(row.tflops)} | {number(row.peak_gib)} | {number(row.rel_error, 2)} | {safe} | "
+                     f"{row.note} |")
+    lines += ["", f"Projected seconds per clip (FLOP floor at {bench.peak_tflops:g} TFLOP/s):", "",
+              "| workload | recipe | passes | diffusers defaults s | fastest safe s | floor s | ÷ floor | "
+              "outside transformer % |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {p['workload']} | {p['recipe']} | {p['passes']} | {p['default_s']:.4g} | {p['best_s']:.4g} | "
+              f"{p['floor_s']:.4g} | {number(p['best_over_floor'])} | {p['outside_transformer_pct']:.3g} |"
+              for p in projected]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "gpu": gpu,
+            "torch": torch.__version__, "cuda": torch.version.cuda, "diffusers": diffusers.__version__}
+
+
+def run(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    bench = Bench(args)
+    work = workloads(args.tiny)
+    for workload in work:
+        bench_transformer(bench, workload)
+        frames = bench_vae(bench, workload)
+        bench_encode(bench, workload, frames)
+    bench_text_encoder(bench, args.tiny)
+    bench_memory(bench, args)
+    projected = projections(bench, work)
+    report = {"machine": machine(), "args": vars(args), "rows": [asdict(row) for row in bench.rows],
+              "projections": projected}
+    return markdown(bench, projected), report
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="the tiny preset's sizes (CPU smoke run)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-rel-error", type=float, default=0.05, help="an option is safe within this")
+    parser.add_argument("--peak-tflops", type=float, default=800.0, help="the FLOP floor's rate (H100 dense bf16)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and markdown results")
+    parser.add_argument("--probe-timeout-s", type=int, default=900)
+    parser.add_argument("--probe", help=argparse.SUPPRESS)  # child run: one memory probe
+    parser.add_argument("--cap-gib", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-settings", default="{}", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    if args.probe:
+        probe(args)
+        return
+    table, report = run(args)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    gpu = report["machine"]["gpu"].replace(" ", "-") if not args.tiny else "tiny"
+    stem = f"gpu_bench-{gpu}-{report['machine']['date'][:10]}"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
+    (args.out / f"{stem}.md").write_text(f"# {stem}\n\n```\n{json.dumps(report['machine'])}\n```\n\n{table}\n")
+    print(f"\nwritten: {args.out / stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()

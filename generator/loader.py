@@ -144,8 +144,11 @@ def tune_transformer(transformer: ModelMixin, settings: GeneratorSettings, dtype
     if settings.fp8_matmul:
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-        # Row-wise scales keep the error of fp8 activations and weights near bf16's on DiT linears.
-        quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+        # Row-wise scales keep the error of fp8 activations and weights near bf16's on DiT linears. Only the
+        # bf16 linears of the blocks: the float32 time embedder stays as it is (PerRow takes bf16 weights only).
+        quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
+                  filter_fn=lambda module, name: isinstance(module, torch.nn.Linear) and name.startswith("blocks.")
+                  and module.weight.dtype == torch.bfloat16)
     if settings.compile_blocks:
         transformer.compile_repeated_blocks(fullgraph=True)
 

@@ -108,6 +108,9 @@ class GeneratorSettings(BaseModel):
             problems.append(f"memory_mode {self.memory_mode} needs a CUDA GPU; use memory_mode = \"gpu\" on a CPU")
         if on_cpu and self.compile_blocks:
             problems.append("compile_blocks needs a CUDA GPU")
+        if self.compile_blocks and self.memory_mode == "fp8":
+            # The fp8 casting hooks make parameters inside the compiled blocks, which torch.compile cannot trace.
+            problems.append("compile_blocks does not work with memory_mode fp8 (use fp8_matmul to compile fp8)")
         if self.fp8_matmul:
             problems.extend(self._fp8_matmul_problems(device))
         if on_cpu and self.audio_offload:
@@ -130,6 +133,8 @@ class GeneratorSettings(BaseModel):
         elif torch.cuda.get_device_capability(device) < FP8_MATMUL_CAPABILITY:
             problems.append(f"fp8_matmul needs compute capability 8.9 or newer; {device} has "
                             f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}")
+        if (self.dtype or "bfloat16") != "bfloat16":
+            problems.append(f"fp8_matmul scales bfloat16 weights row by row: it needs dtype bfloat16, not {self.dtype}")
         if importlib.util.find_spec("torchao") is None:
             problems.append("fp8_matmul needs torchao: pip install 'wanbot[fp8]'")
         return problems

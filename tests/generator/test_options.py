@@ -45,12 +45,21 @@ def test_defaults_run_the_tiny_preset_on_cpu() -> None:
     (GeneratorSettings(dtype="fp16"), "dtype 'fp16' is not one of bfloat16, float16, float32"),
     (GeneratorSettings(vae_dtype="bf16"), "vae_dtype 'bf16' is not one of bfloat16, float16, float32"),
     (GeneratorSettings(fp8_matmul=True), "fp8_matmul needs a CUDA GPU with fp8 tensor cores (Ada or Hopper)"),
+    (GeneratorSettings(fp8_matmul=True, dtype="float16"), "fp8_matmul scales bfloat16 weights row by row: it needs"
+                                                          " dtype bfloat16, not float16"),
     (GeneratorSettings(fp8_matmul=True, memory_mode="fp8"), 'fp8_matmul quantizes the weights on the card: it needs'
                                                              ' memory_mode "gpu", not fp8'),
     (GeneratorSettings(model="/models/wan"), "built in memory: `model` applies to presets with a checkpoint"),
 ])
 def test_cpu_refusals(settings: GeneratorSettings, message: str) -> None:
     assert message in refusal(settings)
+
+
+def test_fp8_storage_cannot_be_compiled_on_any_device() -> None:
+    """Lazy compilation would only fail at the first job: refused at start-up, on a GPU too."""
+    message = "compile_blocks does not work with memory_mode fp8 (use fp8_matmul to compile fp8)"
+    assert message in refusal(GeneratorSettings(memory_mode="fp8", compile_blocks=True))
+    assert message in refusal(GeneratorSettings(memory_mode="fp8", compile_blocks=True), device="cuda")
 
 
 def test_every_problem_is_reported_at_once() -> None:

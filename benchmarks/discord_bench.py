@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 
+from benchmarks.stats import percentile
 from bot.discord.client import build_client, connected
 from tests.discord.gateway import (
     emulated_discord,
@@ -68,11 +69,6 @@ async def burst(users: int, redis_url: str) -> list[float]:
                                  for call in rest.calls_to(r"POST /interactions/\d+/.+/callback")}
                     await service.stop()
             return [callbacks[interaction_id] - at for interaction_id, at in sent.items()]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def main(users: int) -> None:

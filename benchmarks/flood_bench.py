@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 
+from benchmarks.stats import percentile
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
 from wanbot.config import Config, RedisSettings, TelegramSettings
@@ -53,11 +54,6 @@ async def run(flood: bool, redis_url: str) -> tuple[list[float], int, int]:
             return latencies, answered, queued
 
 
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-
-
 async def main() -> None:
     redis = LocalRedis().start()
     try:
@@ -68,7 +64,8 @@ async def main() -> None:
     print(f"{OTHERS} users send /balance, one every {SPACING_S * 1000:.0f} ms; reply latency in seconds")
     print(f"{'run':<28}{'median':>9}{'p99':>9}{'flooder answered':>18}{'flooder jobs':>14}")
     for name, (latencies, answered, queued) in (("no flood", quiet), (f"{FLOOD} /video from one user", flooded)):
-        print(f"{name:<28}{statistics.median(latencies):>9.3f}{p99(latencies):>9.3f}{answered:>18}{queued:>14}")
+        p99 = percentile(latencies, 0.99)
+        print(f"{name:<28}{statistics.median(latencies):>9.3f}{p99:>9.3f}{answered:>18}{queued:>14}")
 
 
 if __name__ == "__main__":

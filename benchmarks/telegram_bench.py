@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 
+from benchmarks.stats import percentile
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
 from wanbot.config import Config, RedisSettings, TelegramSettings
@@ -40,11 +41,6 @@ async def burst(users: int, flood_limits: bool, redis_url: str) -> list[float]:
                     api.push_update(update)
                 await api.wait_for(lambda: len(api.calls("sendMessage")) >= users, timeout=300)
             return [call.received_at - pushed[int(call.params["chat_id"])] for call in api.calls("sendMessage")]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def main(users: int) -> None:

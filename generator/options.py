@@ -130,9 +130,9 @@ class GeneratorSettings(BaseModel):
                             f"not {self.memory_mode}")
         if device == "cpu" or not torch.cuda.is_available():
             problems.append("fp8_matmul needs a CUDA GPU with fp8 tensor cores (Ada or Hopper)")
-        elif torch.cuda.get_device_capability(device) < FP8_MATMUL_CAPABILITY:
+        elif (capability := torch.cuda.get_device_capability(device)) < FP8_MATMUL_CAPABILITY:
             problems.append(f"fp8_matmul needs compute capability 8.9 or newer; {device} has "
-                            f"{'.'.join(map(str, torch.cuda.get_device_capability(device)))}")
+                            f"{'.'.join(map(str, capability))}")
         if (self.dtype or "bfloat16") != "bfloat16":
             problems.append(f"fp8_matmul scales bfloat16 weights row by row: it needs dtype bfloat16, not {self.dtype}")
         if importlib.util.find_spec("torchao") is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.frontend import StatusView
@@ -67,9 +69,42 @@ def balance_text(view: AccountView) -> str:
     return text
 
 
-def request_summary(request: VideoRequest, seed: int | None = None, max_prompt: int = 120) -> str:
-    """“prompt” · 480p 16:9 · 5s · seed 42: what a job makes, for captions and status messages."""
-    prompt = request.prompt if len(request.prompt) <= max_prompt else request.prompt[: max_prompt - 1] + "…"
+# What Discord's markdown gives a meaning: emphasis, code, spoilers, quotes, headings, lists, masked
+# links ([text](url)), <@user>, <@&role>, <#channel>, <t:time>, <:emoji:> and </command:id> (all start
+# with <), and the ':' that makes a bare URL a link with a preview. A backslash shows the character.
+# (discord.utils.escape_markdown leaves URLs and <…> alone; escape_mentions skips <#channel>.)
+_DISCORD_MARKUP = re.compile(r"([\\*_~|`>#\-\[\]<:])")
+_DISCORD_PINGS = re.compile(r"@(everyone|here)", re.IGNORECASE)
+_TELEGRAM_MENTION = re.compile(r"@(?=\w)")
+
+
+def _discord_literal(text: str) -> str:
+    """Every markup character escaped; @everyone and @here broken by a zero-width space (no backslash
+    stops Discord from reading them)."""
+    return _DISCORD_PINGS.sub("@\u200b\\1", _DISCORD_MARKUP.sub(r"\\\1", text))
+
+
+def _telegram_literal(text: str) -> str:
+    """Messages go out without parse_mode, so markup shows as typed; an @username alone would still
+    become a mention that notifies: a zero-width non-joiner after the @ keeps it plain text."""
+    return _TELEGRAM_MENTION.sub("@\u200c", text)
+
+
+_LITERAL: dict[str, Callable[[str], str]] = {"discord": _discord_literal, "telegram": _telegram_literal}
+
+
+def as_typed(text: str, platform: str) -> str:
+    """Text a user wrote (a prompt), to echo on `platform`: shown as typed, never as markup, links or pings."""
+    literal = _LITERAL.get(platform)
+    return literal(text) if literal else text
+
+
+def request_summary(request: VideoRequest, seed: int | None = None, max_prompt: int = 120, *,
+                    platform: str) -> str:
+    """“prompt” · 480p 16:9 · 5s · seed 42: what a job makes, for captions and status messages; the
+    prompt is cut first, then escaped for `platform`, so no escape is cut in half."""
+    cut = request.prompt if len(request.prompt) <= max_prompt else request.prompt[: max_prompt - 1] + "…"
+    prompt = as_typed(cut, platform)
     shown_seed = request.seed if seed is None else seed
     tail = f" · seed {shown_seed}" if shown_seed is not None else ""
     sound = " · 🔊" if request.audio else ""
@@ -80,5 +115,6 @@ def submitted_text(submitted: Submitted, image: bool) -> str:
     """The immediate answer to /video: job id, what it makes, cost, credits left, place in the queue."""
     place = f"#{submitted.position} in queue" if submitted.position else "starting now"
     kind = "image-to-video" if image else "text-to-video"
-    return (f"🎬 Job {submitted.job.job_id} queued ({kind}): {request_summary(submitted.request, submitted.seed)}\n"
+    summary = request_summary(submitted.request, submitted.seed, platform=submitted.job.platform)
+    return (f"🎬 Job {submitted.job.job_id} queued ({kind}): {summary}\n"
             f"{submitted.cost} credits, {submitted.available} left. {place}.")

@@ -27,11 +27,11 @@ from bot.queue import VideoQueue
 from bot.ratelimit import RateLimiter
 from bot.requests import VideoRequest, parse_video_request
 from bot.seen import SeenEvents
-from credits.errors import LedgerError
+from credits.errors import Banned, LedgerError
 from credits.ledger import Ledger
 from credits.models import AccountView
 from generator.errors import BadImage
-from generator.images import load_image
+from generator.images import ImageChecker
 from generator.jobs import VideoJob
 from generator.presets import Preset
 from wanbot import metrics
@@ -88,6 +88,7 @@ class BotService:
         self.limiter = RateLimiter(config.bot.commands_per_minute, config.bot.command_burst)
         self.moderation = Moderation(config.moderation)
         self.watcher = DeliveryWatcher(ledger, jobs, queue, config.bot)
+        self.images = ImageChecker(config.bot.max_image_pixels, config.bot.image_check_timeout_s)
 
     def add_frontend(self, frontend: FrontEnd) -> None:
         self.watcher.add_frontend(frontend)
@@ -110,10 +111,12 @@ class BotService:
         image: bytes | None = None,
         max_upload_bytes: int | None = None,
     ) -> Submitted:
-        """Parse `/video` text and submit it; raises UserError or a LedgerError (nothing charged)."""
+        """Parse `/video` text and submit it; raises UserError or a LedgerError (nothing charged).
+
+        The caller has admitted the user already (`admit`), as every command and button is, once.
+        """
         with _counting_refusals(), log_context(account=user.account):
-            self.admit(user)
-            await self.ledger.touch(user.account)
+            await self._refuse_banned(user)
             request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars,
                                           audio_default=self.config.bot.audio_default and self.makes_sound)
             return await self._submit(user, request, reply_to, image, max_upload_bytes)
@@ -128,17 +131,32 @@ class BotService:
     ) -> Submitted:
         """A request made otherwise (options, a re-roll or vary button); raises like `submit`."""
         with _counting_refusals(), log_context(account=user.account):
-            self.admit(user)
+            await self._refuse_banned(user)
             return await self._submit(user, request, reply_to, image, max_upload_bytes)
 
+    async def admit_video(self, user: User) -> None:
+        """`admit` and the ban check, for front ends to call before they download an attachment:
+        a banned or flooding user's upload is never fetched, let alone decoded."""
+        self.admit(user)
+        with _counting_refusals(), log_context(account=user.account):
+            await self._refuse_banned(user)
+
+    async def _refuse_banned(self, user: User) -> None:
+        """Touch the account (the day's grants) and refuse a banned one before any costly check."""
+        view = await self.ledger.touch(user.account)
+        if view.banned:
+            raise Banned(user.account, view.ban_reason)
+
     def admit(self, user: User) -> None:
-        """The per-user rate limit every command passes first (admins are not limited)."""
+        """The per-user rate limit: every command, button and dialog passes it once, first thing, on every
+        front end (admins are not limited), so a flood costs its sender alone."""
         if self.is_admin(user):
             return
         refusal = self.limiter.check(user.account)
         if refusal is not None:
             if refusal.first:
                 logger.warning("%s is rate limited for %.0fs", user.account, refusal.retry_after_s)
+            metrics.REFUSALS.labels(RateLimited.__name__).inc()
             raise RateLimited(refusal.retry_after_s, refusal.first)
 
     async def _submit(
@@ -155,7 +173,7 @@ class BotService:
         if request.audio and not self.makes_sound:
             raise UserError("This bot makes videos without sound; please send the command without --audio or --sound.")
         if image is not None:
-            self._check_image(image)
+            await self._check_image(user, image)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
         width, height = self.preset.size_for(request.resolution, request.aspect)
         job = VideoJob(
@@ -171,10 +189,12 @@ class BotService:
             max_bytes=max_upload_bytes,
             audio_prompt=request.audio_prompt,
         )
+        await self._check_caps(user, reply_to.get("chat_key"), len(image) if image is not None else 0)
         cost = self.price(request)
         reservation = await self.ledger.reserve(user.account, job.job_id, cost)
         record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job.model_dump(), cost,
-                           JobState.RESERVED, request=dataclasses.asdict(request))
+                           JobState.RESERVED, request=dataclasses.asdict(request),
+                           image_bytes=len(image) if image is not None else 0)
         await self.jobs.insert(record)
         try:
             await self.queue.enqueue(job, image)
@@ -196,10 +216,41 @@ class BotService:
                     reservation.amount, position)
         return Submitted(record, request, seed, cost, view.available, position)
 
+    async def _check_caps(self, user: User, chat_key: str | None, image_bytes: int) -> None:
+        """Limits that hold however many accounts one person makes: jobs waiting in all, in this chat,
+        and input-image bytes this account keeps in Redis (each 0: no cap). Checked before any charge."""
+        settings = self.config.bot
+        if settings.max_jobs_waiting and await self.jobs.count_unfinished() >= settings.max_jobs_waiting:
+            logger.warning("refused a job from %s: %d jobs waiting in all", user.account, settings.max_jobs_waiting)
+            raise UserError("The bot is very busy right now; nothing was charged. Please try again in a while.")
+        if (settings.max_jobs_waiting_per_chat and chat_key is not None
+                and await self.jobs.count_unfinished(chat_key) >= settings.max_jobs_waiting_per_chat):
+            raise UserError(f"This chat already has {settings.max_jobs_waiting_per_chat} videos in progress; "
+                            "nothing was charged. Please wait for some to finish.")
+        if image_bytes and settings.max_queued_image_bytes:
+            held = await self.jobs.queued_image_bytes(user.account)
+            if held + image_bytes > settings.max_queued_image_bytes:
+                raise UserError(f"Your images waiting in the queue take {held / 2**20:.1f} MB and this one "
+                                f"{image_bytes / 2**20:.1f} MB; the limit is "
+                                f"{settings.max_queued_image_bytes / 2**20:.0f} MB. Please wait for a job to finish.")
+
     async def job(self, job_id: str) -> JobRecord:
         """A job by id, or a UserError that says it does not exist."""
         record = await self.jobs.get(job_id.strip()) if JOB_ID.fullmatch(job_id.strip()) else None
         if record is None:
+            raise UserError(f"There is no job {job_id}.")
+        return record
+
+    async def job_to_repeat(self, job_id: str, user: User, chat_key: str | None) -> JobRecord:
+        """The job a re-roll, vary or extend button names, if this user may repeat it here.
+
+        Button data is whatever a modified client sends, so the id alone proves nothing: the owner
+        may repeat a job anywhere, others only in the chat where it was made (where they saw it).
+        A job seen nowhere reads as missing, so a forged id reveals neither prompt nor image.
+        """
+        record = await self.job(job_id)
+        if record.account != user.account and (chat_key is None or record.reply_to.get("chat_key") != chat_key):
+            logger.warning("%s may not repeat job %s from %s", user.account, record.job_id, chat_key)
             raise UserError(f"There is no job {job_id}.")
         return record
 
@@ -218,7 +269,8 @@ class BotService:
         await self.jobs.set_status_ref(job_id, status_ref)
         self.watcher.status_attached(job_id, status_ref)
 
-    def _check_image(self, image: bytes) -> None:
+    async def _check_image(self, user: User, image: bytes) -> None:
+        """Refuse an image the worker could not use; decoded in a child process, off the event loop."""
         if not self.preset.image_to_video:
             raise UserError(f"This bot's model ({self.preset.name}) makes videos from text only; "
                             "send the prompt without an image.")
@@ -226,7 +278,7 @@ class BotService:
         if len(image) > limit:
             raise UserError(f"The image is {len(image) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
         try:
-            load_image(image, self.config.bot.max_image_pixels)
+            await self.images.check(image, user.account)
         except BadImage as error:
             raise UserError(error.user_message) from None
 

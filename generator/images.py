@@ -1,43 +1,69 @@
 """Input images: open untrusted bytes safely, and size an image for image-to-video.
 
-The bot calls `load_image` to refuse a bad upload before charging; the worker calls it again on the
-same bytes. Both run without torch.
+Only JPEG, PNG and WebP are read, recognised by their first bytes (never by a file's name or
+declared type): other Pillow plugins parse exotic containers, some slowly (a many-page TIFF),
+some with external programs. The bot checks an upload with `ImageChecker` before charging: the
+decode runs in a child process, a few at a time, killed when it takes longer than its budget,
+so a hostile picture costs its sender a refusal and other users nothing. The worker calls
+`load_image` again on the same bytes. Both run without torch.
 """
 
 from __future__ import annotations
 
-import functools
-import io
+import asyncio
+import logging
 import math
+import os
+import sys
+import time
+from io import BytesIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from generator.errors import BadImage
 
+logger = logging.getLogger("wanbot.images")
+
 # A more elongated image would leave its short side a few pixels (and overrun the model's positional
 # tables along the long one): it is centre-cropped to this aspect ratio first.
 MAX_ASPECT = 4.0
 MIN_SIDE = 32  # smaller pictures hold nothing to animate
-_WANTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+CHECKS_AT_ONCE = 2  # child processes decoding uploads at the same time, whoever sent them
+REFUSED_EXIT = 3  # the child's exit status for a BadImage; its message is on stdout
+NOT_READABLE = "That file is not an image I can read; please send a JPEG, PNG or WebP."
+EMPTY = "The image is empty (0 bytes). Please send it again."
 
 
-@functools.cache
-def _formats() -> tuple[str, ...]:
-    """Common photo formats only: some other Pillow plugins run external programs or exotic decoders."""
-    Image.init()
-    return tuple(name for name in _WANTED_FORMATS if name in Image.OPEN)
+def sniff(data: bytes) -> str | None:
+    """The Pillow format the bytes' magic number names (JPEG, PNG or WEBP), or None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _format_of(data: bytes) -> str:
+    """The sniffed format, or the refusal of bytes that cannot be a picture we read."""
+    if not data:
+        raise BadImage(EMPTY)
+    found = sniff(data)
+    if found is None:
+        raise BadImage(NOT_READABLE)
+    return found
 
 
 def load_image(data: bytes, max_pixels: int) -> Image.Image:
     """A still uploaded image, upright (EXIF orientation applied), fully decoded."""
-    if not data:
-        raise BadImage("The image is empty (0 bytes). Please send it again.")
+    formats = (_format_of(data),)  # the one plugin the magic number names, and no other
     try:
-        with Image.open(io.BytesIO(data), formats=_formats()) as header:
+        with Image.open(BytesIO(data), formats=formats) as header:
             width, height = header.size
-            animated = getattr(header, "n_frames", 1) > 1
+            animated = getattr(header, "is_animated", False)  # read from the header: no frame is walked
     except UnidentifiedImageError:
-        raise BadImage("That file is not an image I can read; please send a JPEG, PNG or WebP.") from None
+        raise BadImage(NOT_READABLE) from None
     except Image.DecompressionBombError:
         raise _too_large(None, None, max_pixels) from None
     except Exception:  # a hostile header can make any decoder raise anything
@@ -49,13 +75,79 @@ def load_image(data: bytes, max_pixels: int) -> Image.Image:
     if animated:
         raise BadImage("That image is animated; please send a still picture (JPEG, PNG or WebP).")
     try:
-        with Image.open(io.BytesIO(data), formats=_formats()) as check:
+        with Image.open(BytesIO(data), formats=formats) as check:
             check.verify()  # checksums and structure, on a copy: verify() leaves its image unusable
-        with Image.open(io.BytesIO(data), formats=_formats()) as image:
+        with Image.open(BytesIO(data), formats=formats) as image:
             image.load()  # decodes fully here, so a truncated file fails here and not in the worker
             return ImageOps.exif_transpose(image)
     except Exception:
         raise BadImage("The image is damaged or incomplete; please send it again.") from None
+
+
+class ImageChecker:
+    """Decodes uploads off the event loop: in a child process, `CHECKS_AT_ONCE` at a time, each within
+    `timeout_s`, and one at a time per sender, so nobody can take every slot."""
+
+    def __init__(self, max_pixels: int, timeout_s: float) -> None:
+        self.max_pixels = max_pixels
+        self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(CHECKS_AT_ONCE)
+        self._senders: set[str] = set()
+
+    async def check(self, data: bytes, sender: str) -> None:
+        """Return when `data` is an image the worker will load; BadImage (the sentence to show) otherwise."""
+        _format_of(data)  # no process for what cannot be a picture at all
+        if sender in self._senders:
+            raise BadImage("I'm still checking your previous image; please wait for its answer, then send this one.")
+        self._senders.add(sender)
+        try:
+            async with self._slots:
+                await self._in_child(data, sender)
+        finally:
+            self._senders.discard(sender)
+
+    async def _in_child(self, data: bytes, sender: str) -> None:
+        logger.info("decoding a %d-byte %s image of %s", len(data), sniff(data), sender)
+        started = time.monotonic()
+        child = await asyncio.create_subprocess_exec(  # no token in its environment, no data dir as its cwd
+            sys.executable, "-I", "-m", "generator.images", str(self.max_pixels), env=_child_env(), cwd="/",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                verdict, stderr = await child.communicate(data)
+        except TimeoutError:
+            logger.warning("image of %s (%d bytes) still decoding after %.1fs: refused", sender, len(data),
+                           self.timeout_s)
+            raise BadImage(f"That image takes too long to read (over {self.timeout_s:g} s); "
+                           "please send a simpler JPEG, PNG or WebP.") from None
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        if child.returncode == REFUSED_EXIT:
+            raise BadImage(verdict.decode())
+        if child.returncode != 0:
+            last = stderr.decode(errors="replace").strip().splitlines()[-1:]
+            logger.warning("image check of %s (%d bytes) died with status %s: %s", sender, len(data),
+                           child.returncode, last[0] if last else "no output")
+            raise BadImage("The image could not be read; it may be damaged. Please send it again.")
+        logger.debug("image of %s (%d bytes) checked in %.2fs", sender, len(data), time.monotonic() - started)
+
+
+def _child_env() -> dict[str, str]:
+    """Only what loading shared libraries may need: the bot's environment holds its tokens."""
+    return {name: os.environ[name] for name in ("LD_LIBRARY_PATH",) if name in os.environ}
+
+
+def _check_stdin(max_pixels: int) -> int:
+    """The child's side: the image on stdin, at a low CPU priority; its exit status is the verdict."""
+    os.nice(10)  # the bot's event loop comes first when the cores are busy
+    try:
+        load_image(sys.stdin.buffer.read(), max_pixels)
+    except BadImage as error:
+        sys.stdout.buffer.write(error.user_message.encode())
+        return REFUSED_EXIT
+    return 0
 
 
 def _too_large(width: int | None, height: int | None, max_pixels: int) -> BadImage:
@@ -97,3 +189,7 @@ def _crop_aspect(image: Image.Image) -> Image.Image:
         top = (height - keep) // 2
         return image.crop((0, top, width, top + keep))
     return image
+
+
+if __name__ == "__main__":
+    sys.exit(_check_stdin(int(sys.argv[1])))

@@ -1,7 +1,7 @@
 """The TOML configuration: one model per section, composed here.
 
 Section names and keys are a contract (see design.md); secrets may come from the
-environment (`DISCORD_TOKEN`, `TELEGRAM_TOKEN`) instead of the file.
+environment (`DISCORD_TOKEN`, `TELEGRAM_TOKEN`, `REDIS_URL` with its password) instead of the file.
 """
 
 from __future__ import annotations
@@ -61,13 +61,19 @@ class BotSettings(Section):
     max_prompt_chars: int = Field(default=800, ge=10)
     max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=4096)
+    image_check_timeout_s: float = Field(default=10, gt=0)  # decoding one upload; slower ones are refused
     status_interval_s: float = Field(default=2.0, ge=0)
     poll_interval_s: float = Field(default=1.0, ge=0.05)
     output_dir: str = "videos"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = Field(default="127.0.0.1", min_length=1)  # /metrics and /healthz have no auth
     audio_default: bool = False  # videos get a soundtrack unless the user says --audio off (needs [generator] audio)
     commands_per_minute: float = Field(default=20, gt=0)  # per user, after a burst of `command_burst`
     command_burst: int = Field(default=8, ge=1)
+    # Caps that hold however many accounts one person makes (0: no cap).
+    max_jobs_waiting: int = Field(default=500, ge=0)  # unfinished jobs of everyone together
+    max_jobs_waiting_per_chat: int = Field(default=50, ge=0)  # in one Telegram chat or Discord channel
+    max_queued_image_bytes: int = Field(default=40 * 1024 * 1024, ge=0)  # input images one account has in Redis
 
 
 class Config(Section):
@@ -101,7 +107,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         data = tomllib.loads(path.read_text()) if path.exists() else {}
     else:
         data = tomllib.loads(path.read_text())
-    for section, variable in (("telegram", "TELEGRAM_TOKEN"), ("discord", "DISCORD_TOKEN")):
+    for section, key, variable in (("telegram", "token", "TELEGRAM_TOKEN"), ("discord", "token", "DISCORD_TOKEN"),
+                                   ("redis", "url", "REDIS_URL")):
         if environ.get(variable):
-            data.setdefault(section, {})["token"] = environ[variable]
+            data.setdefault(section, {})[key] = environ[variable]
     return Config.model_validate(data)

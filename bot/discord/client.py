@@ -19,7 +19,7 @@ from bot.commands import Message, handle
 from bot.discord import credits
 from bot.discord.admin import admin
 from bot.discord.components import CANCEL, DELETE, REROLL, VARY, JobButton, VaryModal
-from bot.discord.frontend import DiscordFrontEnd
+from bot.discord.frontend import DiscordFrontEnd, channel_key
 from bot.discord.generation import start_variant, video_command
 from bot.errors import UserError
 from bot.frontend import User
@@ -33,8 +33,11 @@ READY_TIMEOUT_S = 60
 
 class WanbotClient(discord.Client):
     def __init__(self, service: BotService, **options: Any) -> None:
-        """`options` go to discord.Client (e.g. `guild_ready_timeout`: how long start-up waits for servers)."""
-        super().__init__(intents=discord.Intents.none(), **options)
+        """`options` go to discord.Client (e.g. `guild_ready_timeout`: how long start-up waits for servers).
+
+        No message pings anyone unless it says so: echoed prompts may hold @everyone or <@&role>, and
+        only a job's own messages allow its owner (`frontend.owner_only`)."""
+        super().__init__(intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none(), **options)
         self.service = service
         self.frontend = DiscordFrontEnd(self)
         self.tree = app_commands.CommandTree(self)
@@ -64,11 +67,12 @@ class WanbotClient(discord.Client):
             return
         user = self.user_of(interaction.user)
         try:
+            self.service.admit(user)
             if action == CANCEL:
                 record = await self.service.cancel(user, job_id)
                 await _say(interaction, f"Job {record.job_id} cancelled; {record.cost} credits returned.")
                 return
-            record = await self.service.job(job_id)
+            record = await self.service.job_to_repeat(job_id, user, channel_key(interaction))
             if action == DELETE:
                 if record.account != user.account:
                     raise UserError("Only the person who made this video can delete it.")
@@ -82,8 +86,10 @@ class WanbotClient(discord.Client):
             await _say(interaction, error.user_message)
 
     async def vary_submitted(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
+        user = self.user_of(interaction.user)
         try:
-            record = await self.service.job(job_id)
+            self.service.admit(user)
+            record = await self.service.job_to_repeat(job_id, user, channel_key(interaction))
             await start_variant(interaction, record, self.service.variant(record, prompt=prompt))
         except (UserError, LedgerError) as error:
             await _say(interaction, error.user_message)

@@ -36,6 +36,11 @@ INVALID_WEBHOOK_TOKEN = 50027
 MESSAGE_LIMIT = 2000
 
 
+def channel_key(interaction: discord.Interaction) -> str:
+    """`discord:<channel id>`: where a job was asked for (moderation, caps, who may repeat it)."""
+    return f"discord:{interaction.channel_id}"
+
+
 def interaction_reply_to(interaction: discord.Interaction) -> dict[str, Any]:
     """What the service stores about where a job came from (the front end's opaque `reply_to`)."""
     image = interaction.namespace.image if interaction.command is not None else None
@@ -44,7 +49,7 @@ def interaction_reply_to(interaction: discord.Interaction) -> dict[str, Any]:
         "token": interaction.token,
         "token_expires_at": interaction.created_at.timestamp() + TOKEN_LIFETIME_S - TOKEN_MARGIN_S,
         "channel_id": interaction.channel_id,
-        "chat_key": f"discord:{interaction.channel_id}",
+        "chat_key": channel_key(interaction),
         "guild_id": interaction.guild_id,
         "user_id": interaction.user.id,
         "upload_limit": interaction.filesize_limit,
@@ -53,11 +58,21 @@ def interaction_reply_to(interaction: discord.Interaction) -> dict[str, Any]:
 
 
 def job_text(job: JobRecord, status: str) -> str:
+    """The prompt (escaped: it renders and pings nothing), the owner's mention, then the status."""
     owner = f" — <@{job.reply_to['user_id']}>" if "user_id" in job.reply_to else ""
     if not job.request:
         return status
-    summary = request_summary(VideoRequest(**job.request), job.payload["seed"])
+    summary = request_summary(VideoRequest(**job.request), job.payload["seed"], platform="discord")
     return _fit(f"{summary}{owner}\n{status}")
+
+
+def owner_only(job: JobRecord) -> discord.AllowedMentions:
+    """Mentions that may ping the job's owner and nobody else: never everyone, here or a role, whatever
+    the text holds (the client's default allows nothing at all)."""
+    if "user_id" not in job.reply_to:
+        return discord.AllowedMentions.none()
+    owner = discord.Object(int(job.reply_to["user_id"]))
+    return discord.AllowedMentions(everyone=False, users=[owner], roles=False, replied_user=False)
 
 
 class DiscordFrontEnd:
@@ -89,7 +104,8 @@ class DiscordFrontEnd:
             message = self.client.get_partial_messageable(ref["channel_id"]).get_partial_message(ref["message_id"])
             await message.edit(content=text, view=buttons)
             return None
-        posted = await self._post(job, text, view=buttons)  # the token is too old: a message of our own
+        # the token is too old: a message of our own, which pings nobody (progress, not news)
+        posted = await self._post(job, text, discord.AllowedMentions.none(), view=buttons)
         return {"via": "channel", "channel_id": posted.channel.id, "message_id": posted.id}
 
     async def deliver(self, job: JobRecord, video: bytes, result: VideoResult) -> None:
@@ -98,12 +114,12 @@ class DiscordFrontEnd:
         if self._fresh(job):
             try:
                 await self._webhook(job).send(content=text, file=_video_file(job, video), view=result_view(job.job_id),
-                                              wait=True, allowed_mentions=discord.AllowedMentions(users=True))
+                                              wait=True, allowed_mentions=owner_only(job))
                 return
             except discord.HTTPException as error:
                 if error.code != INVALID_WEBHOOK_TOKEN:
                     raise
-        await self._post(job, text, view=result_view(job.job_id), video=video)
+        await self._post(job, text, owner_only(job), view=result_view(job.job_id), video=video)
 
     async def notify(self, job: JobRecord, text: str) -> None:
         if self._fresh(job):
@@ -113,7 +129,7 @@ class DiscordFrontEnd:
             except discord.HTTPException as error:
                 if error.code != INVALID_WEBHOOK_TOKEN:
                     raise
-        await self._post(job, _fit(f"<@{job.reply_to['user_id']}> {text}"))
+        await self._post(job, _fit(f"<@{job.reply_to['user_id']}> {text}"), owner_only(job))
 
     def _fresh(self, job: JobRecord) -> bool:
         return bool(job.reply_to.get("token")) and time.time() < float(job.reply_to.get("token_expires_at", 0))
@@ -124,10 +140,9 @@ class DiscordFrontEnd:
         payload = {"id": job.reply_to["application_id"], "type": 3, "token": job.reply_to["token"]}
         return discord.Webhook.from_state(payload, state=self.client._connection)  # type: ignore[arg-type]
 
-    async def _post(self, job: JobRecord, text: str, view: discord.ui.View | None = None,
-                    video: bytes | None = None) -> discord.Message:
+    async def _post(self, job: JobRecord, text: str, mentions: discord.AllowedMentions,
+                    view: discord.ui.View | None = None, video: bytes | None = None) -> discord.Message:
         """A message of the bot's own in the job's channel; the user's DMs when the bot may not post there."""
-        mentions = discord.AllowedMentions(users=True)
         channel = self.client.get_partial_messageable(job.reply_to["channel_id"])
         try:
             return await channel.send(content=text, view=view or discord.utils.MISSING, allowed_mentions=mentions,

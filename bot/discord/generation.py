@@ -2,7 +2,8 @@
 
 Every path acknowledges the interaction before anything slow (an ephemeral defer), says what the
 job costs to the user alone, then posts the public status message that the service edits as the
-job moves. Attachments are checked by their declared type and size before they are downloaded.
+job moves. Before an attachment is downloaded the user is admitted (rate limit, ban) and its declared
+type and size are checked; what the bytes really are is the service's check (sniffed, decoded off the loop).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def video_command(preset: Preset) -> app_commands.Command[Any, Any, None]:
                  "neg": negative, "audio": None if audio is None else ("on" if audio else "off"), "sound": sound}
         service = client.service
         try:
+            await service.admit_video(client.user_of(interaction.user))  # before the attachment is downloaded
             request = build_request(prompt, {name: value for name, value in given.items() if value is not None},
                                     service.preset, service.config.bot.max_prompt_chars,
                                     audio_default=service.config.bot.audio_default and service.makes_sound)

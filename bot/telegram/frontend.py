@@ -38,10 +38,10 @@ def chat_reply_to(chat_id: int, chat_type: str, message_id: int, image_file_id: 
 
 
 def job_text(job: JobRecord, status: str) -> str:
-    """The status message: what the job makes, then where it is."""
+    """The status message: what the job makes (sent without parse_mode, @mentions broken), then where it is."""
     if not job.request:
         return status
-    return f"{request_summary(VideoRequest(**job.request), job.payload['seed'])}\n{status}"
+    return f"{request_summary(VideoRequest(**job.request), job.payload['seed'], platform='telegram')}\n{status}"
 
 
 class TelegramFrontEnd:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from telegram import ForceReply, Message, Update
 from telegram import User as TelegramUser
+from telegram.constants import ChatID
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.commands import Message as CommandMessage
@@ -33,6 +34,11 @@ logger = logging.getLogger("wanbot.telegram")
 DEPS = "wanbot"
 VARY_PROMPT = re.compile(r"^✏️ Vary job ([0-9a-f]{12})")
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+# Senders Telegram shows in place of the person: anonymous group admins, posts "as a channel",
+# and channel posts forwarded into a linked group. One id is shared by everyone behind it.
+SHARED_SENDERS = frozenset({ChatID.ANONYMOUS_ADMIN, ChatID.FAKE_CHANNEL, ChatID.SERVICE_CHAT})
+ANONYMOUS = ("You're posting as the group or as a channel, so I can't tell who you are, and credits and "
+             "jobs belong to a person. Please send the command as yourself.")
 
 
 @dataclass
@@ -53,6 +59,31 @@ def user_of(telegram_user: TelegramUser) -> User:
     return User("telegram", str(telegram_user.id), telegram_user.full_name)
 
 
+def is_person(message: Message) -> bool:
+    """A message sent by a person under their own id (not hidden behind a group or channel)."""
+    sender = message.from_user
+    return (message.sender_chat is None and sender is not None and not sender.is_bot
+            and sender.id not in SHARED_SENDERS)
+
+
+def sender_of(context: ContextTypes.DEFAULT_TYPE, message: Message) -> User:
+    """The person who sent a command (the caller admits them through the rate limiter).
+
+    Anonymous admins and channel identities are refused, rate limited by the chat they hide behind
+    so the refusals cannot flood either: they would otherwise share one account across every group.
+    """
+    if not is_person(message):
+        hider = message.sender_chat.id if message.sender_chat is not None else message.chat_id
+        deps(context).service.admit(User("telegram", f"anonymous:{hider}"))
+        raise UserError(ANONYMOUS)
+    assert message.from_user is not None
+    return user_of(message.from_user)
+
+
+def chat_key(chat_id: int) -> str:
+    return f"telegram:{chat_id}"
+
+
 def answers_user_errors(callback: Callback) -> Callback:
     """A refusal the user caused becomes the answer to their message (callback queries: an alert)."""
 
@@ -62,6 +93,8 @@ def answers_user_errors(callback: Callback) -> Callback:
             await callback(update, context)
         except (UserError, LedgerError) as error:
             if getattr(error, "quiet", False):
+                if update.callback_query is not None:
+                    await update.callback_query.answer()  # a button is always answered, if only quietly
                 return
             if update.callback_query is not None:
                 await update.callback_query.answer(error.user_message[:200], show_alert=True)
@@ -82,15 +115,17 @@ async def drop_seen_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 async def video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/video <prompt> [flags]`, as text or as the caption of an image, or as a reply to an image."""
     message = update.effective_message
-    assert message is not None and message.from_user is not None
+    assert message is not None
     parsed = split_command(message.text or message.caption or "")
     if parsed is None or not _addressed_to_us(message.text or message.caption or "", context.bot.username):
         return
+    user = sender_of(context, message)
+    await deps(context).service.admit_video(user)  # before the download: a banned user's file is never fetched
     found = image_for(message)
     image = await _download(context, found)
     reply_to = chat_reply_to(message.chat_id, message.chat.type, message.message_id,
                              found.file_id if found else None)
-    submitted = await deps(context).service.submit(user_of(message.from_user), parsed[1], reply_to, image,
+    submitted = await deps(context).service.submit(user, parsed[1], reply_to, image,
                                                    deps(context).frontend.upload_limit_bytes)
     await _answer_submitted(context, message, submitted, image is not None)
 
@@ -99,11 +134,11 @@ async def video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def text_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/balance, /queue, /cancel, /admin: the shared command words, answered as text."""
     message = update.effective_message
-    assert message is not None and message.from_user is not None and message.text is not None
+    assert message is not None and message.text is not None
+    user = sender_of(context, message)
     replied = message.reply_to_message
-    target = f"telegram:{replied.from_user.id}" if replied and replied.from_user else None
-    reply = await handle(deps(context).service,
-                         CommandMessage(user_of(message.from_user), message.text, target_account=target))
+    target = f"telegram:{replied.from_user.id}" if replied and replied.from_user and is_person(replied) else None
+    reply = await handle(deps(context).service, CommandMessage(user, message.text, target_account=target))
     if reply:
         await message.reply_text(reply, do_quote=True)
 
@@ -112,8 +147,10 @@ async def text_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start and /help: commands, flags, prices and the user's balance."""
     message = update.effective_message
-    assert message is not None and message.from_user is not None
-    text = await help_text(deps(context).service, user_of(message.from_user))
+    assert message is not None
+    user = sender_of(context, message)
+    deps(context).service.admit(user)
+    text = await help_text(deps(context).service, user)
     await message.reply_text(text + "\nSend a photo with the caption /video <prompt> to animate it.")
 
 
@@ -129,11 +166,12 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     action, job_id = parsed
     service = deps(context).service
     user = user_of(query.from_user)
+    service.admit(user)
     if action == CANCEL:
         record = await service.cancel(user, job_id)
         await query.answer(f"Job {record.job_id} cancelled; {record.cost} credits returned.")
         return
-    record = await service.job(job_id)
+    record = await service.job_to_repeat(job_id, user, chat_key(query.message.chat_id))
     if action == REROLL:
         await query.answer("🎲 Re-rolling with a new seed…")
         await _start_variant(context, query.message, user, record.reply_to.get("image_file_id"),
@@ -152,23 +190,27 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def vary_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A reply to our “Vary job …” question: the earlier request with the new prompt."""
     message = update.effective_message
-    assert message is not None and message.from_user is not None and message.text is not None
+    assert message is not None and message.text is not None
     asked = message.reply_to_message
     match = VARY_PROMPT.match(asked.text or "") if asked and asked.from_user and asked.from_user.id == context.bot.id \
         else None
     if match is None:
         return
     service = deps(context).service
-    record = await service.job(match.group(1))
-    await _start_variant(context, message, user_of(message.from_user), record.reply_to.get("image_file_id"),
+    user = sender_of(context, message)
+    service.admit(user)
+    record = await service.job_to_repeat(match.group(1), user, chat_key(message.chat_id))
+    await _start_variant(context, message, user, record.reply_to.get("image_file_id"),
                          service.variant(record, prompt=message.text))
 
 
+@answers_user_errors
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Private chats only: a nudge towards the commands instead of silence."""
+    """Private chats only: a nudge towards the commands instead of silence (rate limited like a command)."""
     message = update.effective_message
     if message is None:
         return
+    deps(context).service.admit(sender_of(context, message))
     if message.photo or message.document:
         text = "To animate this image, send it again with the caption /video <what should happen>."
     elif message.text and message.text.startswith("/"):

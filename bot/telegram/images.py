@@ -2,7 +2,8 @@
 
 Photos arrive compressed in several sizes (the largest is last); an image sent as a document keeps
 full quality. Sizes are checked against the Bot API's download limit and ours before any download,
-so a refused file costs nothing but the answer.
+so a refused file costs nothing but the answer. A declared type only spares a download: what the
+bytes are is sniffed by the service, never taken from a name or a MIME type.
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ from PIL import Image
 
 from bot.commands import Message, handle
 from tests.conftest import Stack
-from tests.generator.test_images import encoded, png_header_only
+from tests.generator.test_images import encoded, many_pages_tiff, png_header_only
 
 PHOTO = encoded(Image.new("RGB", (120, 80), (10, 120, 200)))
 JPEG = encoded(Image.new("RGB", (120, 80), (10, 120, 200)), "JPEG")
 FRAMES = [Image.new("RGB", (64, 64), color) for color in ("red", "blue")]
+NOT_OURS = "not an image I can read; please send a JPEG, PNG or WebP"
 BAD_CRC = PHOTO[:-20] + bytes([PHOTO[-20] ^ 0xFF]) + PHOTO[-19:]  # a flipped bit in the pixel data
 
 # (what it is, the command text, an attached image or None, a phrase the answer must contain)
@@ -58,8 +59,11 @@ CORPUS: list[tuple[str, str, bytes | None, str]] = [
     ("PNG with a bad checksum", "/video move", BAD_CRC, "damaged"),
     ("decompression bomb", "/video move", png_header_only(60_000, 60_000), "the limit is 40 megapixels"),
     ("huge dimensions", "/video move", encoded(Image.new("1", (7_000, 6_000))), "7000×6000 pixels"),
-    ("animated GIF", "/video move", encoded(FRAMES[0], "GIF", save_all=True, append_images=FRAMES[1:]), "animated"),
+    ("animated GIF", "/video move", encoded(FRAMES[0], "GIF", save_all=True, append_images=FRAMES[1:]), NOT_OURS),
+    ("animated PNG", "/video move", encoded(FRAMES[0], "PNG", save_all=True, append_images=FRAMES[1:]), "animated"),
     ("animated WebP", "/video move", encoded(FRAMES[0], "WEBP", save_all=True, append_images=FRAMES[1:]), "animated"),
+    ("a many-page TIFF", "/video move", many_pages_tiff(20), NOT_OURS),
+    ("a BMP", "/video move", encoded(FRAMES[0], "BMP"), NOT_OURS),
     ("a 1×1 picture", "/video move", encoded(Image.new("RGB", (1, 1))), "at least 32×32"),
     ("over 20 MB", "/video move", PHOTO + b"\0" * (20 * 2**20), "the limit is 20 MB"),
     ("cancel an unknown job", "/cancel 0123456789ab", None, "There is no job 0123456789ab"),

@@ -145,6 +145,17 @@ async def test_bad_attachments_are_refused_before_download(discord_env: Emulated
     assert await discord_bot.service.jobs.unfinished(account) == []
 
 
+async def test_a_banned_users_attachment_is_never_downloaded(discord_env: EmulatedDiscord,
+                                                             discord_bot: WanbotClient) -> None:
+    rest, gateway = discord_env
+    await discord_bot.service.ledger.ban(f"discord:{MALLORY_HERE.user['id']}", "test", "spam")
+    picture = rest.add_attachment(png(), "cat.png", "image/png")
+    record = await gateway.interact(discord_bot, gateway.builder.slash_command(
+        MALLORY_HERE, "video", string_option("prompt", "the cat dances"), attachment_option("image", picture)))
+    assert "is banned: spam" in (await answer(discord_env, record)).content
+    assert rest.calls_to(r"GET /(cdn|media)/.+") == []  # refused before the download, not after a decode
+
+
 async def test_not_enough_credits(discord_env: EmulatedDiscord, discord_bot: WanbotClient) -> None:
     await discord_bot.service.ledger.touch(f"discord:{ALICE['id']}")
     await discord_bot.service.ledger.take(f"discord:{ALICE['id']}", 195, "test")
@@ -181,6 +192,34 @@ async def test_admin_grants_and_commands_are_hidden_by_default(discord_env: Emul
         ADMIN_HERE, "admin", subcommand("grant", string_option("account", "telegram:42"),
                                         integer_option("amount", 7))))
     assert (await answer(discord_env, by_account)).content.startswith("Granted 7 credits (telegram:42)")
+
+
+@pytest.mark.parametrize(("account", "amount", "refusal"), [
+    ("discord:42 1000000", 5, "is not an account"),  # once re-split into words: 1,000,000 granted
+    ("telegram:３００３", 5, "is not an account"),      # full-width digits: another account than shown
+    ("telegram:42", 1_000_001, "at most 1,000,000 per admin action"),
+])
+async def test_admin_options_are_passed_as_they_are(discord_env: EmulatedDiscord, discord_bot: WanbotClient,
+                                                    account: str, amount: int, refusal: str) -> None:
+    record = await discord_env.gateway.interact(discord_bot, discord_env.gateway.builder.slash_command(
+        ADMIN_HERE, "admin", subcommand("grant", string_option("account", account), integer_option("amount", amount))))
+    reply = await answer(discord_env, record)
+    assert reply.ephemeral and refusal in reply.content
+    stats = await discord_bot.service.ledger.stats()
+    assert (stats.accounts, stats.total_balance) == (0, 0)  # nothing granted, no account made
+
+
+async def test_admin_quota_and_user_subcommands(discord_env: EmulatedDiscord, discord_bot: WanbotClient) -> None:
+    gateway = discord_env.gateway
+    record = await gateway.interact(discord_bot, gateway.builder.slash_command(
+        ADMIN_HERE, "admin", subcommand("quota", user_option("user", ALICE), integer_option("daily", 300),
+                                        integer_option("jobs", -1))))
+    assert (await answer(discord_env, record)).content == (
+        f"Quota for discord:{ALICE['id']}: daily grant 300, max jobs in flight 4.")
+    record = await gateway.interact(discord_bot, gateway.builder.slash_command(
+        ADMIN_HERE, "admin", subcommand("user", user_option("user", ALICE))))
+    described = (await answer(discord_env, record)).content
+    assert "Daily grant 300, max jobs in flight 4" in described and "quota +0 by discord:" in described
 
 
 async def test_buttons_work_after_a_restart(discord_env: EmulatedDiscord, discord_config: Config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import zlib
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from generator.errors import BadImage
-from generator.images import MAX_ASPECT, fit_image, load_image
+from generator.images import MAX_ASPECT, ImageChecker, fit_image, load_image, sniff
 
 LIMIT = 40_000_000
 
@@ -31,6 +32,26 @@ def png_header_only(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grey
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + \
         chunk(b"IEND", b"")
+
+
+def many_scans_jpeg(side: int = 2000, repeats: int = 10_000) -> bytes:
+    """A progressive JPEG whose last scan is repeated: a few hundred kB that libjpeg accepts, each repeat one
+    more pass over every block, so it decodes for many seconds (side² × repeats) within any pixel limit."""
+    data = encoded(Image.new("RGB", (side, side), "gray"), "JPEG", progressive=True, quality=50)
+    last_scan, end = data.rindex(b"\xff\xda"), len(data) - 2  # the last SOS marker; EOI closes the file
+    return data[:end] + data[last_scan:end] * repeats + data[end:]
+
+
+def many_pages_tiff(pages: int = 16_000) -> bytes:
+    """A TIFF of `pages` pages sharing one 32×32 strip, 114 bytes a page: Pillow's `n_frames` checks each page
+    against all before it (quadratic), about 2 s on a laptop core for the default 1.8 MB."""
+    data = bytearray(encoded(Image.new("L", (32, 32), 9), "TIFF"))
+    first = struct.unpack_from("<I", data, 4)[0]  # little-endian ("II*\0"), the first IFD's offset
+    entries = bytes(data[first:first + 2 + 12 * struct.unpack_from("<H", data, first)[0]])
+    size, start = len(entries) + 4, len(data)
+    struct.pack_into("<I", data, first + size - 4, start)  # the first page's next-IFD pointer: the chain
+    pointers = [start + size * (page + 1) for page in range(pages - 2)] + [0]  # pages 2 … pages
+    return bytes(data) + b"".join(entries + struct.pack("<I", pointer) for pointer in pointers)
 
 
 def test_a_good_image_loads_fully() -> None:
@@ -81,12 +102,42 @@ def test_exif_orientation_is_applied() -> None:
 
 def test_animations_and_tiny_pictures_are_refused() -> None:
     frames = [Image.new("RGB", (40, 40), color) for color in ("red", "blue", "green")]
-    with pytest.raises(BadImage, match="animated; please send a still picture"):
-        load_image(encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0), LIMIT)
-    still_gif = load_image(encoded(frames[0], "GIF"), LIMIT)
-    assert still_gif.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
+    for fmt in ("PNG", "WEBP"):  # APNG and animated WebP: `is_animated` reads the frame count from the header
+        with pytest.raises(BadImage, match="animated; please send a still picture"):
+            load_image(encoded(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0), LIMIT)
+    still = load_image(encoded(frames[0], "WEBP", lossless=True), LIMIT)
+    assert still.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
     with pytest.raises(BadImage, match="1×1 pixels; please send one at least 32×32"):
         load_image(encoded(Image.new("RGB", (1, 1))), LIMIT)
+
+
+OTHER_FORMATS = {
+    "still GIF": encoded(Image.new("RGB", (64, 64)), "GIF"),
+    "BMP": encoded(Image.new("RGB", (64, 64)), "BMP"),
+    "TIFF": encoded(Image.new("RGB", (64, 64)), "TIFF"),
+    "many-page TIFF": many_pages_tiff(50),
+    "AVIF": encoded(Image.new("RGB", (64, 64)), "AVIF"),
+    "ICO": encoded(Image.new("RGB", (64, 64)), "ICO"),
+    "PPM": encoded(Image.new("RGB", (64, 64)), "PPM"),
+    "PSD-like header": b"8BPS\x00\x01" + b"\x00" * 40,
+}
+
+
+@pytest.mark.parametrize("data", list(OTHER_FORMATS.values()), ids=list(OTHER_FORMATS))
+def test_only_jpeg_png_and_webp_are_read(data: bytes) -> None:
+    """Pillow could open each of these; the magic number says it is none of the three, so none is parsed."""
+    assert sniff(data) is None
+    with pytest.raises(BadImage, match="not an image I can read; please send a JPEG, PNG or WebP"):
+        load_image(data, LIMIT)
+
+
+def test_the_magic_number_picks_the_one_plugin_tried() -> None:
+    photo = encoded(Image.new("RGB", (64, 64)), "WEBP")
+    assert [sniff(data) for data in (encoded(Image.new("RGB", (64, 64)), "JPEG"), BLUE_PNG, photo)] == \
+        ["JPEG", "PNG", "WEBP"]
+    assert sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None  # a RIFF that is not a WebP
+    with pytest.raises(BadImage, match="not an image I can read"):  # only the PNG plugin looks at it
+        load_image(b"\x89PNG\r\n\x1a\n" + encoded(Image.new("RGB", (64, 64)), "TIFF"), LIMIT)
 
 
 def test_fit_image_keeps_aspect_multiples_and_area() -> None:
@@ -133,3 +184,27 @@ def test_a_panorama_is_centre_cropped_to_the_widest_aspect() -> None:
     fitted = fit_image(panorama, 832, 480, 16)
     assert fitted.size == (1248, 304)
     assert fitted.getpixel((624, 150))[2] > 200  # the middle survives the crop
+
+
+async def test_the_checker_refuses_what_load_image_refuses_in_a_child_process() -> None:
+    checker = ImageChecker(LIMIT, timeout_s=60)
+    await checker.check(encoded(Image.new("RGB", (300, 200), "red"), "JPEG"), "console:alice")
+    for data, message in (BAD_UPLOADS["bad checksum"], BAD_UPLOADS["huge dimensions"], BAD_UPLOADS["zero bytes"]):
+        with pytest.raises(BadImage) as caught:
+            await checker.check(data, "console:alice")
+        assert message in caught.value.user_message
+
+
+async def test_a_slow_image_is_refused_at_its_time_budget_while_others_are_checked() -> None:
+    """The many-scan JPEG would decode for many seconds: its child is killed at the budget. Meanwhile its
+    sender may not start a second check, and another sender's image is checked in the other slot."""
+    checker = ImageChecker(LIMIT, timeout_s=1)
+    slow = asyncio.create_task(checker.check(many_scans_jpeg(), "console:mallory"))
+    await asyncio.sleep(0)  # let it take its slot
+    with pytest.raises(BadImage, match="still checking your previous image"):
+        await checker.check(BLUE_PNG, "console:mallory")
+    await checker.check(BLUE_PNG, "console:alice")
+    assert not slow.done()
+    with pytest.raises(BadImage, match=r"takes too long to read \(over 1 s\)"):
+        await slow
+    await checker.check(BLUE_PNG, "console:mallory")  # the refusal frees the sender's turn

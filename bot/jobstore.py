@@ -41,7 +41,22 @@ JOBS_MIGRATIONS = [
     """
     ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '{}';
     """,
+    # Where a job was asked for and how big its input image is: the caps on waiting jobs per chat
+    # and on queued image bytes per account are read from these (the partial indexes keep it cheap).
+    """
+    ALTER TABLE jobs ADD COLUMN chat_key TEXT;
+    ALTER TABLE jobs ADD COLUMN image_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET chat_key = json_extract(reply_to, '$.chat_key');
+    CREATE INDEX jobs_unfinished_chat ON jobs(chat_key)
+        WHERE state IN ('reserved', 'queued', 'running', 'delivering');
+    CREATE INDEX jobs_unfinished_account ON jobs(account)
+        WHERE state IN ('reserved', 'queued', 'running', 'delivering');
+    """,
 ]
+# The partial indexes' condition, written out literally: SQLite uses a partial index only for a
+# query whose WHERE contains the same terms, and never for states bound as parameters.
+UNFINISHED_SQL = "state IN ('reserved', 'queued', 'running', 'delivering')"
+TOKEN_SWEEP_INTERVAL_S = 60.0  # expired Discord tokens are blanked this often (a scan of the table)
 
 
 class JobState(StrEnum):
@@ -59,9 +74,6 @@ class JobState(StrEnum):
         return self in (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.LOST)
 
 
-UNFINISHED = tuple(state.value for state in JobState if not state.finished)
-
-
 @dataclass
 class JobRecord:
     job_id: str
@@ -77,6 +89,19 @@ class JobRecord:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     request: dict[str, Any] = field(default_factory=dict)  # bot.requests.VideoRequest as a dict
+    image_bytes: int = 0  # the size of the input image held in Redis until a worker reads it
+    charged: int = 0  # credits a cancel kept for steps already rendered (set by DeliveryWatcher.cancel)
+
+    @property
+    def returned(self) -> int:
+        """Credits a cancel gave back: the price less the share it kept."""
+        return self.cost - self.charged
+
+    @property
+    def chat_key(self) -> str | None:
+        """`platform:chat` where the job was asked for (the front end puts it in `reply_to`)."""
+        key = self.reply_to.get("chat_key")
+        return None if key is None else str(key)
 
     @property
     def prompt(self) -> str:
@@ -87,6 +112,7 @@ class JobStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._next_token_sweep = 0.0
 
     @classmethod
     async def open(cls, path: str | Path) -> JobStore:
@@ -100,10 +126,10 @@ class JobStore:
     async def insert(self, job: JobRecord) -> None:
         await self._write(
             "INSERT INTO jobs (job_id, account, platform, reply_to, payload, cost, state, status_ref, result,"
-            " error, created_at, updated_at, request) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " error, created_at, updated_at, request, chat_key, image_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (job.job_id, job.account, job.platform, json.dumps(job.reply_to), json.dumps(job.payload),
              job.cost, job.state.value, _dump(job.status_ref), _dump(job.result), job.error,
-             job.created_at, job.updated_at, json.dumps(job.request)),
+             job.created_at, job.updated_at, json.dumps(job.request), job.chat_key, job.image_bytes),
         )
 
     async def set_state(
@@ -133,8 +159,8 @@ class JobStore:
         return _record(row) if row else None
 
     async def unfinished(self, account: str | None = None) -> list[JobRecord]:
-        sql = f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(UNFINISHED))})"
-        params: list[Any] = list(UNFINISHED)
+        sql = f"SELECT * FROM jobs WHERE {UNFINISHED_SQL}"
+        params: list[Any] = []
         if account is not None:
             sql += " AND account = ?"
             params.append(account)
@@ -146,6 +172,40 @@ class JobStore:
             "SELECT * FROM jobs WHERE account = ? ORDER BY created_at DESC LIMIT ?", (account, limit)
         ) as cursor:
             return [_record(row) for row in await cursor.fetchall()]
+
+    async def count_unfinished(self, chat_key: str | None = None) -> int:
+        """Jobs not yet ended, in all chats or in one (the caps against floods of new accounts)."""
+        sql = f"SELECT COUNT(*) FROM jobs WHERE {UNFINISHED_SQL}"
+        params: tuple[str, ...] = ()
+        if chat_key is not None:
+            sql, params = sql + " AND chat_key = ?", (chat_key,)
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def queued_image_bytes(self, account: str) -> int:
+        """Input-image bytes of the account's unfinished jobs: what it holds in Redis at most."""
+        async with self._db.execute(
+            f"SELECT COALESCE(SUM(image_bytes), 0) FROM jobs WHERE {UNFINISHED_SQL} AND account = ?", (account,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def drop_expired_tokens(self, now: float) -> int:
+        """Blank the Discord interaction tokens that expired by `now`; how many (at most one sweep a minute).
+
+        A live token lets anyone holding it post as the bot in that channel; once expired it is
+        worthless to the bot, so it is not kept in the file (and its backups) for ever.
+        """
+        if now < self._next_token_sweep:
+            return 0
+        self._next_token_sweep = now + TOKEN_SWEEP_INTERVAL_S
+        return await self._write(
+            "UPDATE jobs SET reply_to = json_set(reply_to, '$.token', '')"
+            " WHERE platform = 'discord' AND json_extract(reply_to, '$.token') != ''"
+            " AND json_extract(reply_to, '$.token_expires_at') <= ?",
+            (now,),
+        )
 
     async def count_by_state(self) -> dict[str, int]:
         async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cursor:
@@ -177,4 +237,5 @@ def _record(row: aiosqlite.Row) -> JobRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         request=json.loads(row["request"]),
+        image_bytes=row["image_bytes"],
     )

@@ -172,6 +172,7 @@ class BotService:
                               reply_to.get("chat_key"))
         if request.audio and not self.makes_sound:
             raise UserError("This bot makes videos without sound; please send the command without --audio or --sound.")
+        await self._check_caps(user, reply_to.get("chat_key"), len(image) if image is not None else 0)
         if image is not None:
             await self._check_image(user, image)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
@@ -189,7 +190,6 @@ class BotService:
             max_bytes=max_upload_bytes,
             audio_prompt=request.audio_prompt,
         )
-        await self._check_caps(user, reply_to.get("chat_key"), len(image) if image is not None else 0)
         cost = self.price(request)
         reservation = await self.ledger.reserve(user.account, job.job_id, cost)
         record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job.model_dump(), cost,

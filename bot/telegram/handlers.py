@@ -21,7 +21,7 @@ from bot.commands import Message as CommandMessage
 from bot.commands import handle, help_text, split_command
 from bot.errors import UserError
 from bot.frontend import User
-from bot.messages import submitted_text
+from bot.messages import as_typed, submitted_text
 from bot.requests import VideoRequest
 from bot.service import BotService, Submitted
 from bot.telegram.buttons import CANCEL, REROLL, VARY, parse_callback, status_buttons
@@ -180,7 +180,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         await query.message.reply_text(
             f"✏️ Vary job {record.job_id}: reply to this message with a changed prompt (flags optional; "
-            f"the rest stays as it was, same seed).\nWas: {record.prompt}",
+            f"the rest stays as it was, same seed).\nWas: {as_typed(record.prompt, 'telegram')}",
             reply_markup=ForceReply(selective=True, input_field_placeholder=record.prompt[:64]),
             do_quote=True,
         )

@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test bench gpu-bench lint clean
+.PHONY: setup demo test bench gpu-bench gpu-bench-quick lint clean
 
 setup: $(VENV)/.installed /usr/bin/redis-server
 
@@ -40,6 +40,10 @@ bench: setup
 # Real-size Wan components on random weights: run on a CUDA host (after `make setup TORCH=torch`).
 gpu-bench: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/gpu_bench.py
+
+# The sections a lent GPU's minutes allow, under a time budget (benchmarks/device_quick.sh runs it on the device).
+gpu-bench-quick: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/gpu_bench.py --quick
 
 lint: setup
 	$(BIN)/pip install --quiet ruff

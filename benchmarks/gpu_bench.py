@@ -9,7 +9,14 @@ full recipe (40 or 50 steps × 2 guidance passes) and a 4-step distilled one, ag
 On a CUDA machine it also caps the process's GPU memory in child runs to show what fits a 32 GB
 or 24 GB card. `--tiny` runs the same code at the tiny preset's sizes (the test suite's smoke run).
 
+`--quick` fits a lent GPU's few minutes: per A14B workload the default pass, the attention backend
+fastest in a one-call probe, fp8 matmuls and compiled blocks; the VAE decodes (fp32, bf16, tiled),
+UMT5 and the MP4 encode; then, while its time budget (`--budget-s`) lasts, the fastest safe
+combination and the memory probes. Sections that would start after the budget is spent are
+skipped, and the results say so.
+
     PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py                # CUDA, real sizes
+    PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py --quick        # CUDA, real sizes, about 7 minutes
     PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py --tiny         # anywhere, in seconds
 """
 
@@ -19,8 +26,11 @@ import argparse
 import copy
 import datetime
 import gc
+import importlib.metadata
 import json
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +44,7 @@ import diffusers
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from diffusers.models.attention_dispatch import AttentionBackendName, dispatch_attention_fn
 from transformers import UMT5Config, UMT5EncoderModel
 
 from benchmarks.random_weights import declare, materialize
@@ -46,7 +57,10 @@ from generator.presets import get_preset
 
 RESULTS = Path(__file__).parent / "results"
 BATCHED = "guidance passes batched (per pass)"  # would batching the cond and uncond passes pay? (B=2 ÷ 2)
+COMBINED = "fastest safe combination"
+UMT5_WORKLOAD = "UMT5, 2 × 512 tokens"
 SEED = 1234
+QUICK_BUDGET_S = 360.0  # no section starts after this; the longest (a compiled 720p pass) adds about 90 s
 # Attention kernels worth trying on a GPU; the ones fetched from the Hub at run time are left out.
 GPU_ATTENTION_BACKENDS = ("_native_cudnn", "_native_flash", "_native_efficient", "flash", "_flash_3", "sage",
                           "xformers")
@@ -54,6 +68,9 @@ GPU_ATTENTION_BACKENDS = ("_native_cudnn", "_native_flash", "_native_efficient",
 # the CUDA context and library workspaces take outside PyTorch's allocator.
 MEMORY_PROBES = (("A14B 480p", 31.5, {"memory_mode": "fp8"}), ("A14B 720p", 31.5, {"memory_mode": "fp8"}),
                  ("5B 704p", 23.5, {}))
+COMPILED = ("compiled blocks", {"compile_blocks": True})
+FP8_STORAGE = ("fp8 storage", {"memory_mode": "fp8"})
+FP8_MATMUL = ("fp8 matmul (torchao)", {"fp8_matmul": True})
 
 
 @dataclass
@@ -72,6 +89,16 @@ class Row:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Section:
+    """A unit of the run: the time budget is checked before it, and the results are written after it."""
+
+    name: str
+    workload: str
+    variant: str
+    call: Callable[[], object]
+
+
 class Bench:
     """The run's device, dtype and limits, and the rows measured so far."""
 
@@ -81,11 +108,18 @@ class Bench:
         self.repeats: int = args.repeats
         self.max_rel_error: float = args.max_rel_error
         self.peak_tflops: float = args.peak_tflops
+        self.quick: bool = args.quick
+        self.deadline = None if args.budget_s is None else time.monotonic() + args.budget_s
         self.rows: list[Row] = []
+        self.references: dict[str, torch.Tensor] = {}  # each workload's default pass output, for its variants
 
     @property
     def cuda(self) -> bool:
         return self.device.startswith("cuda")
+
+    def left(self) -> float:
+        """Seconds of the time budget left (infinite without one)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
 
     def timed(self, call: Callable[[], Any], warmup: bool = True) -> tuple[float, float | None, Any]:
         """Median seconds of `repeats` calls after a warm-up (compiles, autotunes), peak GiB, last output."""
@@ -161,26 +195,109 @@ def transformer_inputs(bench: Bench, workload: Workload, batch: int = 1) -> dict
             "encoder_hidden_states": text.to(bench.dtype).repeat(batch, 1, 1), "return_dict": False}
 
 
+def attention_backends(bench: Bench) -> tuple[str, ...]:
+    return GPU_ATTENTION_BACKENDS if bench.cuda else tuple(b for b in CPU_ATTENTION_BACKENDS if b != "native")
+
+
 def transformer_variants(bench: Bench) -> list[tuple[str, dict[str, Any]]]:
-    backends = GPU_ATTENTION_BACKENDS if bench.cuda else tuple(b for b in CPU_ATTENTION_BACKENDS if b != "native")
-    return [("diffusers default", {}), *((f"attention {b}", {"attention_backend": b}) for b in backends),
-            ("compiled blocks", {"compile_blocks": True}), ("fp8 storage", {"memory_mode": "fp8"}),
-            ("fp8 matmul (torchao)", {"fp8_matmul": True})]
+    attention = [(f"attention {b}", {"attention_backend": b}) for b in attention_backends(bench)]
+    return [("diffusers default", {}), *attention, COMPILED, FP8_STORAGE, FP8_MATMUL]
 
 
-def bench_transformer(bench: Bench, workload: Workload) -> None:
-    """One pass per variant; then the fastest safe combination, and the two guidance passes batched."""
-    (_, default_options), *variants = transformer_variants(bench)
-    default, reference = run_pass(bench, workload, "diffusers default", default_options, None)
+def transformer_passes(bench: Bench, workload: Workload) -> list[Section]:
+    """One pass per variant, then the fastest safe combination and the two guidance passes batched; quick: the
+    default, the probe's attention backend, fp8 matmuls and compiled blocks (the combination comes later)."""
+    def section(variant: str, call: Callable[[], object]) -> Section:
+        return Section("transformer", workload.name, variant, call)
+
+    default = section("diffusers default", lambda: default_pass(bench, workload))
+    if bench.quick:
+        return [default, section("attention (fastest alone)", lambda: best_attention_pass(bench, workload)),
+                *(section(v[0], lambda v=v: variant_pass(bench, workload, *v)) for v in (FP8_MATMUL, COMPILED))]
+    _, *variants = transformer_variants(bench)
+    return [default, *(section(v[0], lambda v=v: variant_pass(bench, workload, *v)) for v in variants),
+            section(COMBINED, lambda: combination_pass(bench, workload)),
+            section(BATCHED, lambda: batched_pass(bench, workload))]
+
+
+def default_pass(bench: Bench, workload: Workload) -> None:
+    _, output = run_pass(bench, workload, "diffusers default", {}, None)
+    if output is not None:
+        bench.references[workload.name] = output
+
+
+def variant_pass(bench: Bench, workload: Workload, variant: str, options: dict[str, Any], batch: int = 1) -> Row:
+    """A pass checked against the default's output; skipped when the default failed (nothing to check against)."""
+    reference = bench.references.get(workload.name)
     if reference is None:
-        bench.rows.append(Row("transformer", workload.name, "every option", note="skipped: the default pass failed"))
+        row = Row("transformer", workload.name, variant, settings=options, note="skipped: the default pass failed")
+        bench.rows.append(row)
+        return row
+    return run_pass(bench, workload, variant, options, reference, batch)[0]
+
+
+def best_attention_pass(bench: Bench, workload: Workload) -> None:
+    """The whole pass under the attention backend that was fastest alone: one pass instead of one per backend."""
+    best = probe_attention(bench, workload)
+    if best is None:
+        bench.rows.append(Row("transformer", workload.name, "attention", note="skipped: no backend ran safely alone"))
         return
-    measured = [run_pass(bench, workload, variant, options, reference)[0] for variant, options in variants]
-    combination = fastest_combination(default, measured)
+    variant_pass(bench, workload, f"attention {best.variant} (fastest alone)", {"attention_backend": best.variant})
+
+
+def probe_attention(bench: Bench, workload: Workload) -> Row | None:
+    """One self-attention call at the workload's size per backend the generator accepts, checked against
+    PyTorch's SDPA (the diffusers default); returns the fastest safe one."""
+    heads, head_dim = workload.transformer["num_attention_heads"], workload.transformer["attention_head_dim"]
+    generator = torch.Generator(bench.device).manual_seed(SEED)
+    query, key, value = (torch.randn((1, workload.tokens, heads, head_dim), generator=generator,
+                                     device=bench.device).to(bench.dtype) for _ in range(3))
+    with torch.inference_mode():
+        reference = dispatch_attention_fn(query, key, value, backend=AttentionBackendName.NATIVE)
+    best: Row | None = None
+    for backend in attention_backends(bench):
+        row = Row("attention", workload.name, backend, settings={"attention_backend": backend})
+        bench.rows.append(row)
+        refusal = bench.refusal(workload, GeneratorSettings(device=bench.device, attention_backend=backend))
+        if refusal:
+            row.note = f"skipped: {refusal}"
+            continue
+        try:
+            name = AttentionBackendName(backend)
+            row.seconds, row.peak_gib, output = bench.timed(
+                lambda name=name: dispatch_attention_fn(query, key, value, backend=name))
+        except Exception as error:  # as in run_pass: a kernel that refuses these shapes is a result
+            row.note = f"failed: {type(error).__name__}: {error}"[:300]
+            continue
+        row.tflops = 4 * workload.tokens**2 * heads * head_dim / row.seconds / 1e12
+        row.rel_error, row.safe = bench.judged(output, reference)
+        if row.safe and (best is None or row.seconds < (best.seconds or math.inf)):
+            best = row
+    query = key = value = reference = output = None  # type: ignore[assignment]
+    bench.free()
+    return best
+
+
+def combination_pass(bench: Bench, workload: Workload) -> None:
+    combination = measured_combination(bench, workload)
     if len(combination) > 1:
-        run_pass(bench, workload, "fastest safe combination", combination, reference)
-    batched, _ = run_pass(bench, workload, BATCHED, combination, reference, batch=2)
-    batched.note = (batched.note + " " if batched.note else "") + "(not a generator option: left out of projections)"
+        variant_pass(bench, workload, COMBINED, combination)
+    else:
+        bench.rows.append(Row("transformer", workload.name, COMBINED, settings=combination,
+                              note="skipped: fewer than two options beat the default alone"))
+
+
+def batched_pass(bench: Bench, workload: Workload) -> None:
+    row = variant_pass(bench, workload, BATCHED, measured_combination(bench, workload), batch=2)
+    row.note = (row.note + " " if row.note else "") + "(not a generator option: left out of projections)"
+
+
+def measured_combination(bench: Bench, workload: Workload) -> dict[str, Any]:
+    """fastest_combination over this workload's passes so far (the default's row comes first)."""
+    rows = [row for row in bench.rows if row.section == "transformer" and row.workload == workload.name
+            and row.variant not in (COMBINED, BATCHED)]
+    default, *variants = rows
+    return fastest_combination(default, variants)
 
 
 def run_pass(bench: Bench, workload: Workload, variant: str, options: dict[str, Any],
@@ -244,18 +361,20 @@ VAE_VARIANTS = (("fp32 (default)", {}), ("bf16", {"vae_dtype": "bfloat16"}), ("f
 
 
 def bench_vae(bench: Bench, workload: Workload) -> np.ndarray:
-    """Decode the workload's latents under each VAE option; returns the default decode as uint8 frames."""
+    """Decode the workload's latents under each VAE option (quick: no warm-up, no bf16 tiled); returns the default
+    decode as uint8 frames."""
     torch.manual_seed(SEED)
     with torch.device(bench.device):
         vae = AutoencoderKLWan(**workload.vae).eval()
     generator = torch.Generator(bench.device).manual_seed(SEED)
     latents = torch.randn((1, *workload.latent_shape), generator=generator, device=bench.device)
     reference: torch.Tensor | None = None
-    for variant, options in VAE_VARIANTS:
+    for variant, options in VAE_VARIANTS[:3] if bench.quick else VAE_VARIANTS:
         tuned = copy.deepcopy(vae)
         tune_vae(tuned, GeneratorSettings(**options))
         seconds, peak, video = bench.timed(lambda model=tuned: model.decode(latents.to(model.dtype),
-                                                                            return_dict=False)[0])
+                                                                            return_dict=False)[0],
+                                           warmup=not bench.quick)
         row = Row("vae", workload.name, variant, seconds, peak_gib=peak, settings=options)
         if reference is None:
             reference, row.rel_error, row.safe = video.float(), 0.0, bool(torch.isfinite(video).all())
@@ -279,14 +398,15 @@ def bench_text_encoder(bench: Bench, tiny: bool) -> None:
     seconds, peak, output = bench.timed(lambda: torch.cat([encoder(input_ids=ids[i:i + 1]).last_hidden_state
                                                            for i in range(2)]))
     finite = bool(torch.isfinite(output).all())
-    bench.rows.append(Row("text encoder", "UMT5, 2 × 512 tokens", "bf16" if bench.dtype == torch.bfloat16
+    bench.rows.append(Row("text encoder", UMT5_WORKLOAD, "bf16" if bench.dtype == torch.bfloat16
                           else str(bench.dtype), seconds, peak_gib=peak, safe=finite))
     encoder = output = None  # type: ignore[assignment]
     bench.free()
 
 
-def bench_encode(bench: Bench, workload: Workload, frames: np.ndarray) -> None:
-    """The worker's MP4 encode of the decoded frames (random-weight output: harder to compress than film)."""
+def bench_encode(bench: Bench, workload: Workload) -> None:
+    """The decode, then the worker's MP4 encode of its frames (random-weight output: harder to compress than film)."""
+    frames = bench_vae(bench, workload)
     fps = get_preset(workload.preset).fps
     seconds, _, data = bench.timed(lambda: encode_mp4(frames, fps), warmup=False)
     bench.rows.append(Row("mp4 encode", workload.name, f"H.264 CRF, {frames.shape[2]}×{frames.shape[1]}×"
@@ -296,28 +416,28 @@ def bench_encode(bench: Bench, workload: Workload, frames: np.ndarray) -> None:
 # Memory probes (child processes, CUDA only) --------------------------------------------------------
 
 
-def bench_memory(bench: Bench, args: argparse.Namespace) -> None:
-    for name, cap_gib, options in MEMORY_PROBES:
-        row = Row("memory", name, f"capped at {cap_gib} GiB", settings=options)
-        bench.rows.append(row)
-        if not bench.cuda:
-            row.note = "skipped: a memory cap needs a CUDA GPU"
-            continue
-        command = [sys.executable, __file__, "--probe", name, "--cap-gib", str(cap_gib), "--probe-settings",
-                   json.dumps(options), "--device", bench.device, "--dtype", args.dtype]
-        environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=args.probe_timeout_s,
-                                  env=environment)
-        except subprocess.TimeoutExpired:
-            row.note = f"failed: no answer within {args.probe_timeout_s} s"
-            continue
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if not lines:
-            row.note = f"failed: exit {done.returncode}: {done.stderr.strip()[-300:]}"
-            continue
-        found = json.loads(lines[-1])
-        row.seconds, row.peak_gib, row.note = found.get("seconds"), found.get("peak_gib"), found["note"]
+def bench_probe(bench: Bench, args: argparse.Namespace, name: str, cap_gib: float, options: dict[str, Any]) -> None:
+    """One memory probe in a child process, given no longer than the time budget has left."""
+    row = Row("memory", name, f"capped at {cap_gib} GiB", settings=options)
+    bench.rows.append(row)
+    if not bench.cuda:
+        row.note = "skipped: a memory cap needs a CUDA GPU"
+        return
+    command = [sys.executable, __file__, "--probe", name, "--cap-gib", str(cap_gib), "--probe-settings",
+               json.dumps(options), "--device", bench.device, "--dtype", args.dtype]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    timeout = min(args.probe_timeout_s, bench.left())
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+    except subprocess.TimeoutExpired:
+        row.note = f"failed: no answer within {timeout:.0f} s"
+        return
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        row.note = f"failed: exit {done.returncode}: {done.stderr.strip()[-300:]}"
+        return
+    found = json.loads(lines[-1])
+    row.seconds, row.peak_gib, row.note = found.get("seconds"), found.get("peak_gib"), found["note"]
 
 
 def probe(args: argparse.Namespace) -> None:
@@ -404,7 +524,48 @@ def markdown(bench: Bench, projected: list[dict[str, Any]]) -> str:
 def machine() -> dict[str, Any]:
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "gpu": gpu,
-            "torch": torch.__version__, "cuda": torch.version.cuda, "diffusers": diffusers.__version__}
+            "driver": nvidia_driver(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "diffusers": diffusers.__version__, "torchao": installed("torchao")}
+
+
+def nvidia_driver() -> str | None:
+    """The driver's version, which results must name: torch reports only the CUDA runtime's."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                          text=True, timeout=60)
+    first = done.stdout.strip().split("\n")[0]
+    return first if done.returncode == 0 and first else None
+
+
+def installed(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def sections(bench: Bench, args: argparse.Namespace, work: list[Workload]) -> list[Section]:
+    """The run in order; quick puts what the projections need first, then what only refines them."""
+    def decode(workload: Workload, encode: bool = True) -> Section:
+        if encode:
+            return Section("vae", workload.name, "decode, MP4 encode", lambda: bench_encode(bench, workload))
+        return Section("vae", workload.name, "decode", lambda: bench_vae(bench, workload))
+
+    def memory(name: str, cap_gib: float, options: dict[str, Any]) -> Section:
+        return Section("memory", name, f"capped at {cap_gib} GiB",
+                       lambda: bench_probe(bench, args, name, cap_gib, options))
+
+    text = Section("text encoder", UMT5_WORKLOAD, "encode", lambda: bench_text_encoder(bench, args.tiny))
+    probes = [memory(*probe) for probe in MEMORY_PROBES]
+    if not bench.quick:
+        return [*(section for w in work for section in (*transformer_passes(bench, w), decode(w))), text, *probes]
+    by_name = {workload.name: workload for workload in work}
+    a720, a480, ti2v = by_name["A14B 720p"], by_name["A14B 480p"], by_name["5B 704p"]
+    combinations = [Section("transformer", w.name, COMBINED, lambda w=w: combination_pass(bench, w))
+                    for w in (a720, a480)]
+    return [*transformer_passes(bench, a720), *transformer_passes(bench, a480), decode(a720), text, decode(a480),
+            decode(ti2v, encode=False), *combinations, *probes]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -412,17 +573,23 @@ def run(args: argparse.Namespace) -> None:
     bench = Bench(args)
     work = workloads(args.tiny)
     about = machine()
-    stem = f"gpu_bench-{'tiny' if args.tiny else about['gpu'].replace(' ', '-')}-{about['date'][:10]}"
+    run_name = "gpu_bench-quick" if args.quick else "gpu_bench"
+    stem = f"{run_name}-{'tiny' if args.tiny else about['gpu'].replace(' ', '-')}-{about['date'][:10]}"
     args.out.mkdir(parents=True, exist_ok=True)
-    sections: list[Callable[[], None]] = [
-        step for workload in work for step in (
-            lambda workload=workload: bench_transformer(bench, workload),
-            lambda workload=workload: bench_encode(bench, workload, bench_vae(bench, workload)))]
-    sections += [lambda: bench_text_encoder(bench, args.tiny), lambda: bench_memory(bench, args)]
-    for section in sections:
-        section()
+    skipped = []
+    started = time.monotonic()
+    for section in sections(bench, args, work):
+        print(f"[{time.monotonic() - started:5.0f} s] {section.name} {section.workload}: {section.variant}", flush=True)
+        if bench.left() <= 0:
+            skipped.append(f"{section.name} {section.workload} {section.variant}")
+            bench.rows.append(Row(section.name, section.workload, section.variant,
+                                  note=f"skipped: the {args.budget_s:g} s time budget was spent"))
+        else:
+            section.call()
         table = write(bench, work, about, args, stem)
     print(table)
+    if skipped:
+        print(f"\ntime budget of {args.budget_s:g} s spent: skipped {len(skipped)} sections ({'; '.join(skipped)})")
     print(f"\nwritten: {args.out / stem}.json and .md")
 
 
@@ -439,9 +606,11 @@ def write(bench: Bench, work: list[Workload], about: dict[str, Any], args: argpa
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="the tiny preset's sizes (CPU smoke run)")
+    parser.add_argument("--quick", action="store_true", help="the sections a lent GPU's minutes allow")
+    parser.add_argument("--budget-s", type=float, help=f"start no section after this (quick: {QUICK_BUDGET_S:g})")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, help="timed calls after the warm-up (default 3; quick: 1)")
     parser.add_argument("--max-rel-error", type=float, default=0.05, help="an option is safe within this")
     parser.add_argument("--peak-tflops", type=float, default=800.0, help="the FLOP floor's rate (H100 dense bf16)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and markdown results")
@@ -449,7 +618,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # child run: one memory probe
     parser.add_argument("--cap-gib", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--probe-settings", default="{}", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.budget_s is None and args.quick:
+        args.budget_s = QUICK_BUDGET_S
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,16 @@ import torch
 from diffusers import WanTransformer3DModel
 from transformers import UMT5Config, UMT5EncoderModel
 
-from benchmarks.gpu_bench import Bench, Row, build_transformer, fastest_combination, parse, relative_error
+from benchmarks.gpu_bench import (
+    QUICK_BUDGET_S,
+    Bench,
+    Row,
+    build_transformer,
+    fastest_combination,
+    main,
+    parse,
+    relative_error,
+)
 from benchmarks.gpu_bench import transformer_inputs as inputs_for
 from benchmarks.random_weights import declare, materialize
 from benchmarks.wan_shapes import A14B_TRANSFORMER, TI2V_5B_TRANSFORMER, UMT5_XXL, workloads
@@ -122,3 +131,35 @@ def test_a_tiny_run_on_the_cpu_prints_and_writes_every_section(tmp_path: Path) -
     for projection in projections:
         assert projection["best_s"] <= projection["default_s"] and projection["floor_s"] > 0
         assert 0 < projection["outside_transformer_pct"] < 100
+
+
+def test_a_quick_tiny_run_takes_its_sections_and_says_what_its_budget_left_out(tmp_path: Path, capsys) -> None:
+    main(["--quick", "--tiny", "--device", "cpu", "--out", str(tmp_path / "whole")])
+    [result] = (tmp_path / "whole").glob("gpu_bench-quick-tiny-*.json")
+    report = json.loads(result.read_text())
+    assert report["args"]["repeats"] == 1 and report["args"]["budget_s"] == QUICK_BUDGET_S
+    rows = report["rows"]
+    assert not [row for row in rows if "budget" in row["note"]]
+    measured = {(row["section"], row["workload"], row["variant"]) for row in rows if row["seconds"]}
+    for workload in ("A14B 720p", "A14B 480p"):
+        assert {("transformer", workload, "diffusers default"), ("attention", workload, "_native_math"),
+                ("transformer", workload, "attention _native_math (fastest alone)")} <= measured
+        assert ("mp4 encode", workload) in {(section, name) for section, name, _ in measured}
+    decodes = {(name, variant) for section, name, variant in measured if section == "vae"}
+    assert decodes == {(name, variant) for name in ("A14B 720p", "A14B 480p", "5B 704p")
+                       for variant in ("fp32 (default)", "bf16", "fp32 tiled")}
+    assert ("text encoder", "UMT5, 2 × 512 tokens", "bf16") in measured
+    skipped = {(row["workload"], row["variant"]): row["note"] for row in rows if row["note"].startswith("skipped")}
+    assert "compile_blocks needs a CUDA GPU" in skipped["A14B 720p", "compiled blocks"]
+    assert "needs a CUDA GPU" in skipped["A14B 480p", "fp8 matmul (torchao)"]
+    assert "needs a CUDA GPU" in skipped["5B 704p", "capped at 23.5 GiB"]
+    assert [(p["workload"], p["recipe"]) for p in report["projections"]] == [
+        (w, r) for w in ("A14B 480p", "A14B 720p") for r in ("full", "4-step")]
+    capsys.readouterr()
+
+    main(["--quick", "--tiny", "--device", "cpu", "--budget-s", "0", "--out", str(tmp_path / "none")])
+    [result] = (tmp_path / "none").glob("gpu_bench-quick-tiny-*.json")
+    rows = json.loads(result.read_text())["rows"]
+    assert len(rows) == 17 and all(row["note"] == "skipped: the 0 s time budget was spent" for row in rows)
+    assert "time budget of 0 s spent: skipped 17 sections" in capsys.readouterr().out
+    assert "skipped: the 0 s time budget was spent" in result.with_suffix(".md").read_text()

@@ -1,5 +1,10 @@
 """`/admin grant|take|quota|ban|unban|user|stats|refund`: checked against the configured admin ids
-on every call, whatever the front end, and journaled with the admin as actor."""
+on every call, whatever the front end, and journaled with the admin as actor.
+
+Each action is a typed function (`grant(service, admin, account, amount, note)`, …); `run_admin`
+parses the chat text into them and Discord's subcommands pass their options straight in, so an
+option's value is never re-split into words.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import TYPE_CHECKING
 from bot.errors import NotAdmin, UserError
 from bot.frontend import User
 from bot.messages import balance_text
-from credits.ledger import UNCHANGED
+from credits.ledger import UNCHANGED, Unchanged
 from credits.models import parse_account
 from wanbot import metrics
 
@@ -23,17 +28,17 @@ USAGE = (
     "quota ACCOUNT [daily N|default] [jobs N|default] · ban ACCOUNT [reason] · unban ACCOUNT · "
     "user ACCOUNT · stats · refund JOB. ACCOUNT looks like telegram:12345 (or reply to the user)."
 )
+QUOTA_USAGE = "Usage: /admin quota ACCOUNT [daily N|default] [jobs N|default]"
+
+Override = int | Unchanged | None  # a quota: a number, None (back to the configured default) or unchanged
 
 
 async def run_admin(service: BotService, admin: User, args: str, target_account: str | None) -> str:
-    if not service.is_admin(admin):
-        logger.warning("refused /admin from %s", admin.account)
-        raise NotAdmin()
+    _require_admin(service, admin)
     words = args.split()
     if not words:
         return USAGE
     action, rest = words[0].lower(), words[1:]
-    actor = admin.account
     ledger = service.ledger
     if action == "stats":
         stats = await ledger.stats()
@@ -43,77 +48,137 @@ async def run_admin(service: BotService, admin: User, args: str, target_account:
                 f"{stats.reserved_credits} reserved by {stats.active_reservations} jobs; today "
                 f"{stats.captured_today} spent, {stats.granted_today} granted. Jobs: {jobs}.")
     if action == "refund":
-        return await _refund(service, admin, rest)
+        if len(rest) != 1:
+            raise UserError("Usage: /admin refund JOB")
+        return await refund(service, admin, rest[0])
     account, rest = _account(rest, target_account)
     if action in ("grant", "take"):
-        amount = _amount(rest)
-        note = " ".join(rest[1:])
-        if action == "grant":
-            await ledger.grant(account, amount, actor, note)
-            metrics.CREDITS_GRANTED.inc(amount)
-        else:
-            await ledger.take(account, amount, actor, note)
-        view = await ledger.view(account)
-        return f"{'Granted' if action == 'grant' else 'Took'} {amount} credits ({account}). {balance_text(view)}"
+        change = grant if action == "grant" else take
+        return await change(service, admin, account, _amount(rest), " ".join(rest[1:]))
     if action == "quota":
-        return await _quota(service, account, rest, actor)
+        daily, jobs = _quota_words(rest)
+        return await quota(service, admin, account, daily=daily, jobs=jobs)
     if action == "ban":
-        reason = " ".join(rest) or "no reason given"
-        await ledger.ban(account, actor, reason)
-        return f"Banned {account}: {reason}."
+        return await ban(service, admin, account, " ".join(rest))
     if action == "unban":
-        await ledger.unban(account, actor)
-        return f"Unbanned {account}."
+        return await unban(service, admin, account)
     if action == "user":
-        view = await ledger.view(account)
-        history = await ledger.history(account, limit=5)
-        lines = [f"{account}: {balance_text(view)} Daily grant {view.daily_grant}, "
-                 f"max jobs in flight {view.max_in_flight}, {view.in_flight} in flight."]
-        lines += [f"• {entry.created_at} {entry.reason} {entry.delta:+d}"
-                  + (f" job {entry.job_id}" if entry.job_id else "") + f" by {entry.actor}" for entry in history]
-        return "\n".join(lines)
+        return await user_info(service, admin, account)
     raise UserError(f"Unknown admin command {action!r}. {USAGE}")
+
+
+# -- the actions, typed: the text parser above and Discord's subcommands both call these ------------
+
+
+async def grant(service: BotService, admin: User, account: str, amount: int, note: str = "") -> str:
+    """Add credits; `account` is checked here whoever typed it (platform:id, ASCII digits)."""
+    account = _authorised(service, admin, account)
+    await service.ledger.grant(account, amount, admin.account, note)
+    metrics.CREDITS_GRANTED.inc(amount)
+    return f"Granted {amount} credits ({account}). {balance_text(await service.ledger.view(account))}"
+
+
+async def take(service: BotService, admin: User, account: str, amount: int, note: str = "") -> str:
+    account = _authorised(service, admin, account)
+    await service.ledger.take(account, amount, admin.account, note)
+    return f"Took {amount} credits ({account}). {balance_text(await service.ledger.view(account))}"
+
+
+async def quota(service: BotService, admin: User, account: str, *, daily: Override = UNCHANGED,
+                jobs: Override = UNCHANGED) -> str:
+    """Set (a number) or clear (None: the configured default) an account's daily grant and jobs in flight."""
+    account = _authorised(service, admin, account)
+    if daily is UNCHANGED and jobs is UNCHANGED:
+        raise UserError(QUOTA_USAGE)
+    await service.ledger.set_quota(account, admin.account, daily_grant=daily, max_in_flight=jobs)
+    view = await service.ledger.view(account)
+    return f"Quota for {account}: daily grant {view.daily_grant}, max jobs in flight {view.max_in_flight}."
+
+
+async def ban(service: BotService, admin: User, account: str, reason: str = "") -> str:
+    account = _authorised(service, admin, account)
+    reason = reason.strip() or "no reason given"
+    await service.ledger.ban(account, admin.account, reason)
+    return f"Banned {account}: {reason}."
+
+
+async def unban(service: BotService, admin: User, account: str) -> str:
+    account = _authorised(service, admin, account)
+    await service.ledger.unban(account, admin.account)
+    return f"Unbanned {account}."
+
+
+async def user_info(service: BotService, admin: User, account: str) -> str:
+    """Balance, quotas and the latest journal entries of one account."""
+    account = _authorised(service, admin, account)
+    view = await service.ledger.view(account)
+    history = await service.ledger.history(account, limit=5)
+    lines = [f"{account}: {balance_text(view)} Daily grant {view.daily_grant}, "
+             f"max jobs in flight {view.max_in_flight}, {view.in_flight} in flight."]
+    lines += [f"• {entry.created_at} {entry.reason} {entry.delta:+d}"
+              + (f" job {entry.job_id}" if entry.job_id else "") + f" by {entry.actor}" for entry in history]
+    return "\n".join(lines)
+
+
+async def refund(service: BotService, admin: User, job_id: str) -> str:
+    """Give a job's credits back: a charged job is refunded, an unfinished one cancelled at no cost."""
+    _require_admin(service, admin)
+    record = await service.jobs.get(job_id.strip())
+    if record is None:
+        raise UserError(f"There is no job {job_id}.")
+    if not record.state.finished:
+        cancelled = await service.cancel(admin, record.job_id)
+        if cancelled.charged:  # the share a cancel keeps for rendered steps: an admin refund returns it too
+            await service.ledger.refund(record.job_id, admin.account)
+        return f"Job {record.job_id} cancelled; {record.cost} credits returned to {record.account}."
+    amount = await service.ledger.refund(record.job_id, admin.account)
+    if amount == 0:
+        return f"Job {record.job_id} was already refunded."
+    return f"Refunded {amount} credits of job {record.job_id} to {record.account}."
+
+
+def _require_admin(service: BotService, admin: User) -> None:
+    """Every action checks the caller itself, whichever front end or parser called it."""
+    if not service.is_admin(admin):
+        logger.warning("refused /admin from %s", admin.account)
+        raise NotAdmin()
+
+
+def _authorised(service: BotService, admin: User, account: str) -> str:
+    """The admin check, then the account as the ledger stores it (InvalidAccount tells the admin why not)."""
+    _require_admin(service, admin)
+    return parse_account(account)
+
+
+# -- parsing the text form ----------------------------------------------------------------
 
 
 def _account(words: list[str], target_account: str | None) -> tuple[str, list[str]]:
     if words and ":" in words[0]:
-        return parse_account(words[0]), words[1:]
+        return words[0], words[1:]
     if target_account is not None:
         return target_account, words
     raise UserError("Name the account (e.g. telegram:12345) or reply to the user's message.")
 
 
 def _amount(words: list[str]) -> int:
-    if not words or not words[0].isdigit() or not words[0].isascii() or int(words[0]) <= 0:
+    if not words or not _is_number(words[0]) or int(words[0]) <= 0:
         raise UserError("Give the amount as a positive whole number, e.g. /admin grant telegram:12345 500")
     return int(words[0])
 
 
-async def _quota(service: BotService, account: str, words: list[str], actor: str) -> str:
+def _quota_words(words: list[str]) -> tuple[Override, Override]:
+    """`daily N|default` and `jobs N|default`, in any order."""
     changes: dict[str, int | None] = {}
-    names = {"daily": "daily_grant", "jobs": "max_in_flight"}
     for name, value in zip(words[::2], words[1::2], strict=False):
-        if name not in names or not (value == "default" or (value.isascii() and value.isdigit())):
-            raise UserError("Usage: /admin quota ACCOUNT [daily N|default] [jobs N|default]")
-        changes[names[name]] = None if value == "default" else int(value)
-    if not changes or len(words) % 2:
-        raise UserError("Usage: /admin quota ACCOUNT [daily N|default] [jobs N|default]")
-    await service.ledger.set_quota(account, actor, daily_grant=changes.get("daily_grant", UNCHANGED),
-                                   max_in_flight=changes.get("max_in_flight", UNCHANGED))
-    view = await service.ledger.view(account)
-    return f"Quota for {account}: daily grant {view.daily_grant}, max jobs in flight {view.max_in_flight}."
+        if name not in ("daily", "jobs") or not (value == "default" or _is_number(value)):
+            raise UserError(QUOTA_USAGE)
+        changes[name] = None if value == "default" else int(value)
+    if len(words) % 2:
+        raise UserError(QUOTA_USAGE)
+    return changes.get("daily", UNCHANGED), changes.get("jobs", UNCHANGED)
 
 
-async def _refund(service: BotService, admin: User, words: list[str]) -> str:
-    if len(words) != 1:
-        raise UserError("Usage: /admin refund JOB")
-    record = await service.jobs.get(words[0])
-    if record is None:
-        raise UserError(f"There is no job {words[0]}.")
-    if not record.state.finished:
-        await service.cancel(admin, record.job_id)
-        return f"Job {record.job_id} cancelled; {record.cost} credits returned to {record.account}."
-    amount = await service.ledger.refund(record.job_id, admin.account)
-    if amount == 0:
-        return f"Job {record.job_id} was already refunded."
-    return f"Refunded {amount} credits of job {record.job_id} to {record.account}."
+def _is_number(word: str) -> bool:
+    """ASCII digits only: `isdigit` alone accepts other scripts' digits."""
+    return word.isascii() and word.isdigit()

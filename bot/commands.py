@@ -100,7 +100,19 @@ async def help_text(service: BotService, user: User) -> str:
         f"  --ar 16:9|9:16|1:1   --res {'|'.join(preset.resolutions)}   "
         f"--seconds N (up to {preset.max_seconds:g})   --seed N   --neg \"what to avoid\"{sound}\n"
         "/balance — your credits · /queue — your jobs · /cancel [job] — stop a job\n"
+        f"{_cancel_terms(service)}\n"
         f"Prices: {prices} credits. New users get {service.config.credits.signup_grant}, "
         f"and {service.config.credits.daily_grant} more each day (UTC).\n"
         f"{balance_text(view)}"
     )
+
+
+def _cancel_terms(service: BotService) -> str:
+    """What a cancel costs, with the numbers of this bot's cheapest clip (`[credits] cancel_charge`)."""
+    credits, preset = service.config.credits, service.preset
+    if credits.cancel_charge == 0:
+        return "Cancelling is always free."
+    price = credits.price(preset.name, preset.resolutions[0], preset.max_seconds)
+    return (f"Cancelling is free while a job waits; once it renders, the steps already done cost "
+            f"{credits.cancel_charge:.0%} of their share of the price (half-way through a {price}-credit "
+            f"job: {credits.cancel_share(price, 1, 2)}), and the rest comes back.")

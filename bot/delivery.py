@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from arq.jobs import JobStatus
@@ -27,8 +28,9 @@ from bot.jobstore import JobRecord, JobState, JobStore
 from bot.queue import Observation, VideoQueue, describe_failure
 from bot.status import StatusThrottle
 from credits.ledger import Ledger
+from credits.models import Settlement
 from generator.errors import VideoTooLarge
-from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoResult
+from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoResult, progress_key
 from generator.mux import shrink_with_audio
 from wanbot import metrics
 from wanbot.config import BotSettings
@@ -107,16 +109,41 @@ class DeliveryWatcher:
         async with self._finished:
             await self._finished.wait_for(lambda: not job_ids & self._records.keys())
 
-    async def cancel(self, record: JobRecord, reason: str) -> bool:
-        """Cancel a job that has not produced its video yet; False when it is too late."""
+    async def cancel(self, record: JobRecord, reason: str) -> Settlement | None:
+        """Cancel a job that has not produced its video yet; None when it is too late.
+
+        A job still queued is free; one already rendering keeps a pro-rata share of its price
+        (`[credits] cancel_charge`), read from the worker's latest progress before the abort stops
+        it. The numbers come back, and on `record.charged` / `record.returned`, for the user's answer.
+        """
         if not await self.jobs.set_state(record.job_id, JobState.CANCELLED, only_from=LIVE, error=reason):
-            return False
+            return None
+        step, total = await self._rendered(record.job_id)
         with contextlib.suppress(RedisError, OSError):
             await self.queue.abort(record.job_id)
-        await self.ledger.release(record.job_id, reason)
+        settlement = await self.ledger.settle_cancelled(record.job_id, reason, step, total)
+        if settlement is None:  # settled already (a restart's reconciliation): nothing moves now
+            settlement = Settlement(record.job_id, charged=0, returned=0)
+        record.charged = settlement.charged
+        metrics.CREDITS_CAPTURED.inc(settlement.charged)
         await self._done(record, JobState.CANCELLED)
-        logger.info("job %s: cancelled (%s), credits released", record.job_id, reason)
-        return True
+        logger.info("job %s: cancelled (%s) at step %d/%d, %d credits kept, %d returned", record.job_id, reason,
+                    step, total, settlement.charged, settlement.returned)
+        return settlement
+
+    async def _rendered(self, job_id: str) -> tuple[int, int]:
+        """(step, total) of the video's denoising so far, from the worker's progress; (0, 0) when unknown."""
+        try:
+            raw = await self.queue.redis.get(progress_key(job_id))
+            progress = Progress.model_validate_json(raw) if raw else None
+        except (RedisError, OSError, ValidationError) as error:
+            logger.warning("job %s: progress unreadable, the cancel is free: %s", job_id, error)
+            return 0, 0
+        if progress is None:
+            return 0, 0
+        if progress.stage in (Stage.AUDIO, Stage.DONE):  # every video step is rendered
+            return 1, 1
+        return progress.step, progress.total
 
     # -- the loops ------------------------------------------------------------------------
 
@@ -159,6 +186,7 @@ class DeliveryWatcher:
             self._show(record, self._running_view(record, progress))
 
     async def _tick(self) -> None:
+        await self.jobs.drop_expired_tokens(time.time())
         pending = [record for job_id, record in self._records.items() if job_id not in self._delivering]
         if not pending:
             return

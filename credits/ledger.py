@@ -30,12 +30,14 @@ from credits.errors import (
     UnknownJob,
 )
 from credits.models import (
+    MAX_CREDITS,
     AccountView,
     JournalEntry,
     JournalReason,
     LedgerStats,
     Reservation,
     ReservationState,
+    Settlement,
     parse_account,
 )
 from credits.schema import LEDGER_MIGRATIONS, backup, connect, migrate, rollback
@@ -169,8 +171,31 @@ class Ledger:
         logger.info("job %s: released %d credits of %s (%s)", job_id, row["amount"], row["account"], reason)
         return True
 
+    async def settle_cancelled(self, job_id: str, reason: str, step: int, total: int) -> Settlement | None:
+        """End a cancelled job's hold: keep the share of its price for `step` of `total` steps rendered
+        (`[credits] cancel_charge`), free the rest, in one transaction; None when it was settled already.
+
+        A share is journaled as the job's one capture (the schema allows one per job id), so a refund
+        later gives back exactly what was kept. No step rendered: a plain release, nothing charged.
+        """
+        async with self._transaction() as now:
+            row = await self._reservation_row(job_id)
+            if row is None:
+                raise UnknownJob(job_id)
+            charged = self._settings.cancel_share(row["amount"], step, total)
+            state = ReservationState.CAPTURED if charged else ReservationState.RELEASED
+            if await self._settle(job_id, state, reason, now) is None:
+                return None
+            if charged:
+                await self._journal(row["account"], -charged, JournalReason.CAPTURE, SYSTEM, now, job_id=job_id,
+                                    note=f"{reason} at step {step}/{total}: kept {charged} of {row['amount']}")
+        settlement = Settlement(job_id, charged, row["amount"] - charged)
+        logger.info("job %s: cancelled at step %d/%d, %d credits of %s kept, %d released (%s)", job_id, step,
+                    total, settlement.charged, row["account"], settlement.returned, reason)
+        return settlement
+
     async def refund(self, job_id: str, actor: str) -> int:
-        """Credit a charged job back, once; 0 when it was refunded already."""
+        """Credit a charged job back (what its capture took), once; 0 when it was refunded already."""
         async with self._transaction() as now:
             row = await self._reservation_row(job_id)
             if row is None:
@@ -180,9 +205,13 @@ class Ledger:
             if await self._one("SELECT 1 FROM journal WHERE job_id = ? AND reason = ?",
                                (job_id, JournalReason.REFUND)):
                 return 0
-            await self._journal(row["account"], row["amount"], JournalReason.REFUND, actor, now, job_id=job_id)
-        logger.info("job %s: refunded %d credits to %s by %s", job_id, row["amount"], row["account"], actor)
-        return int(row["amount"])
+            capture = await self._one("SELECT -delta FROM journal WHERE job_id = ? AND reason = ?",
+                                      (job_id, JournalReason.CAPTURE))
+            assert capture is not None, job_id  # a captured reservation always has its capture row
+            amount = int(capture[0])
+            await self._journal(row["account"], amount, JournalReason.REFUND, actor, now, job_id=job_id)
+        logger.info("job %s: refunded %d credits to %s by %s", job_id, amount, row["account"], actor)
+        return amount
 
     async def reservation(self, job_id: str) -> Reservation | None:
         async with self._lock:
@@ -203,17 +232,22 @@ class Ledger:
     # -- admin actions --------------------------------------------------------------------
 
     async def grant(self, account: str, amount: int, actor: str, note: str = "") -> AccountView:
-        _check_amount(amount)
+        """Add credits, at most `max_admin_amount` at once and never past MAX_CREDITS in one account."""
+        self._check_admin_amount(amount)
         async with self._transaction() as now:
-            await self._touch(account, now)
-            await self._journal(account, amount, JournalReason.GRANT, actor, now, note=note)
-            view = await self._view(account)
+            view = await self._touch(account, now)
+            refusal = _over_the_top(view, amount)
+            if refusal is None:
+                await self._journal(account, amount, JournalReason.GRANT, actor, now, note=note)
+                view = await self._view(account)
+        if refusal is not None:
+            raise refusal
         logger.info("%s granted %d credits to %s: %s", actor, amount, account, note or "no note")
         return view
 
     async def take(self, account: str, amount: int, actor: str, note: str = "") -> AccountView:
         """Remove credits, never more than are available (held credits stay with their jobs)."""
-        _check_amount(amount)
+        self._check_admin_amount(amount)
         async with self._transaction() as now:
             view = await self._touch(account, now)
             refusal = InsufficientCredits(amount, view.available) if amount > view.available else None
@@ -241,7 +275,7 @@ class Ledger:
         }
         for value in changes.values():
             if value is not None:
-                _check_amount(value, allow_zero=True)
+                self._check_admin_amount(value, allow_zero=True)
         async with self._transaction() as now:
             before = await self._touch(account, now)
             if not changes:
@@ -333,6 +367,13 @@ class Ledger:
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)
 
+    def _check_admin_amount(self, amount: Any, allow_zero: bool = False) -> None:
+        """A whole number up to `max_admin_amount`: 2^63 - 1 once turned a balance into REAL."""
+        _check_amount(amount, allow_zero)
+        maximum = self._settings.max_admin_amount
+        if amount > maximum:
+            raise InvalidAmount(amount, f"at most {maximum:,} per admin action ([credits] max_admin_amount)")
+
     async def _touch(self, account: str, now: datetime) -> AccountView:
         row = await self._account_row(account)
         today = now.date().isoformat()
@@ -421,6 +462,13 @@ def _reserve_refusal(view: AccountView, amount: int) -> LedgerError | None:
     if amount > view.available:
         return InsufficientCredits(amount, view.available)
     return None
+
+
+def _over_the_top(view: AccountView, amount: int) -> InvalidAmount | None:
+    if view.balance + amount <= MAX_CREDITS:
+        return None
+    return InvalidAmount(amount, f"at most {MAX_CREDITS - view.balance:,}: an account holds at most "
+                                 f"{MAX_CREDITS:,} credits")
 
 
 def _check_amount(amount: Any, allow_zero: bool = False) -> None:

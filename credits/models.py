@@ -10,11 +10,14 @@ from credits.errors import InvalidAccount
 
 PLATFORMS = ("telegram", "discord", "console")
 MAX_ID_CHARS = 64
+# The most credits an account may hold (the schema's triggers enforce it): far below SQLite's 2^63,
+# so balances, journal sums and totals over every account stay exact integers.
+MAX_CREDITS = 10**12
 
 
 class ReservationState(StrEnum):
     ACTIVE = "active"      # credits held for a job in progress
-    CAPTURED = "captured"  # the video was delivered and the credits charged
+    CAPTURED = "captured"  # charged: the video was delivered, or a cancel kept a share (see the journal)
     RELEASED = "released"  # the job ended without a video; nothing charged
 
 
@@ -58,6 +61,15 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """How a cancelled job's hold ended: `charged` kept for the steps already rendered, `returned` freed."""
+
+    job_id: str
+    charged: int
+    returned: int
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     id: int
     account: str
@@ -81,16 +93,20 @@ class LedgerStats:
 
 
 def parse_account(text: str) -> str:
-    """`platform:id` as typed by an admin or operator, normalised; InvalidAccount otherwise."""
+    """`platform:id` as typed by an admin or operator, normalised; InvalidAccount otherwise.
+
+    Telegram and Discord ids are ASCII digits only: `str.isdigit` also accepts full-width and other
+    scripts' digits, which `int()` reads as a different account than the one shown. Console ids are
+    visible ASCII, so what an admin reads is what the ledger stores.
+    """
     platform, sep, user_id = text.strip().partition(":")
     platform = platform.lower()
-    if (
-        not sep
-        or platform not in PLATFORMS
-        or not user_id
-        or len(user_id) > MAX_ID_CHARS
-        or not user_id.isprintable()
-        or any(char.isspace() for char in user_id)
-    ):
+    if not sep or platform not in PLATFORMS or not 0 < len(user_id) <= MAX_ID_CHARS or not _valid_id(platform, user_id):
         raise InvalidAccount(text)
     return f"{platform}:{user_id}"
+
+
+def _valid_id(platform: str, user_id: str) -> bool:
+    if platform == "console":
+        return all("!" <= char <= "~" for char in user_id)
+    return all("0" <= char <= "9" for char in user_id)

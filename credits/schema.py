@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +21,7 @@ import aiosqlite
 logger = logging.getLogger("wanbot.credits")
 
 BUSY_TIMEOUT_MS = 10_000
+PRIVATE_MODE = 0o600  # the database, its -wal/-shm and backups hold prompts and interaction tokens
 
 LEDGER_MIGRATIONS: list[str] = [
     """
@@ -73,22 +76,74 @@ LEDGER_MIGRATIONS: list[str] = [
     );
     CREATE INDEX reservations_active ON reservations (account) WHERE state = 'active';
     """,
+    # Numbers stay whole and in range: SQLite turns an INTEGER that overflows 2^63 into REAL (a grant of
+    # 2^63 - 1 did), which broke every sum after it. A CHECK can't be added to a table in place, and
+    # rebuilding `accounts` under the journal's foreign keys is risky, so triggers refuse such writes.
+    # 1000000000000 is credits.models.MAX_CREDITS as it was when this migration was written.
+    """
+    CREATE TRIGGER accounts_numbers_in_range BEFORE UPDATE ON accounts
+    WHEN typeof(NEW.balance) != 'integer' OR NEW.balance NOT BETWEEN 0 AND 1000000000000
+        OR (NEW.daily_grant IS NOT NULL
+            AND (typeof(NEW.daily_grant) != 'integer' OR NEW.daily_grant NOT BETWEEN 0 AND 1000000000000))
+        OR (NEW.max_in_flight IS NOT NULL
+            AND (typeof(NEW.max_in_flight) != 'integer' OR NEW.max_in_flight NOT BETWEEN 0 AND 1000000000000))
+    BEGIN
+        SELECT RAISE(ABORT, 'account numbers must be whole numbers from 0 to 1000000000000');
+    END;
+    CREATE TRIGGER journal_delta_in_range BEFORE INSERT ON journal
+    WHEN typeof(NEW.delta) != 'integer' OR NEW.delta NOT BETWEEN -1000000000000 AND 1000000000000
+    BEGIN
+        SELECT RAISE(ABORT, 'a journal delta must be a whole number from -1000000000000 to 1000000000000');
+    END;
+    CREATE TRIGGER reservations_amount_in_range BEFORE INSERT ON reservations
+    WHEN typeof(NEW.amount) != 'integer' OR NEW.amount > 1000000000000
+    BEGIN
+        SELECT RAISE(ABORT, 'a reservation must be a whole number of credits up to 1000000000000');
+    END;
+    """,
 ]
 
 
 async def connect(path: str | Path) -> aiosqlite.Connection:
-    """One connection in autocommit mode: callers open their own `BEGIN IMMEDIATE` transactions."""
+    """One connection in autocommit mode: callers open their own `BEGIN IMMEDIATE` transactions.
+
+    The file (ledger, prompts, live Discord interaction tokens) and its -wal and -shm are 0600.
+    """
+    _create_private(Path(path))
     # `timeout` is SQLite's busy timeout: writers from other processes are waited for, not refused.
     db = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         db.row_factory = aiosqlite.Row
         await _use_wal(db)
+        _make_private(Path(path))
         await db.execute("PRAGMA synchronous = NORMAL")
         await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA secure_delete = ON")  # dropped tokens don't linger in a page's free space
     except BaseException:
         await db.close()
         raise
     return db
+
+
+def _create_private(path: Path) -> None:
+    """Create the file 0600 before SQLite does (it would follow the umask, usually 0644)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
+
+
+def _make_private(path: Path) -> None:
+    """0600 for the file and the -wal/-shm SQLite keeps beside it, also for files made by older versions.
+
+    SQLite gives -wal and -shm the database's mode already; this also covers files left 0644 by
+    earlier releases. A file of another user (an operator's CLI on the bot's file) is left with a warning.
+    """
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if stat.S_IMODE(file.stat().st_mode) != PRIVATE_MODE:
+                file.chmod(PRIVATE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError as error:
+            logger.warning("could not make %s private (0600): %s", file, error)
 
 
 async def _use_wal(db: aiosqlite.Connection) -> None:
@@ -144,10 +199,12 @@ async def backup(db: aiosqlite.Connection, destination: Path) -> None:
     """A consistent copy of the whole file (ledger, jobs, everything) while others keep writing.
 
     SQLite's online backup API copies pages in steps, restarting a step when a writer changed the
-    source, so the copy is a snapshot of one moment. The copy is written beside the destination and
-    renamed into place, so a backup interrupted halfway never replaces a good one.
+    source, so the copy is a snapshot of one moment. The copy is written 0600 beside the destination
+    and renamed into place, so a backup interrupted halfway never replaces a good one.
     """
     partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)  # left by an interrupted backup, perhaps with a looser mode
+    _create_private(partial)  # a backup holds what the database holds
     target = await aiosqlite.connect(str(partial))
     try:
         await db.backup(target, pages=256)

@@ -63,6 +63,7 @@ class GeneratorSettings(BaseModel):
     audio_offload: bool = False  # keep the audio model in CPU memory between jobs (cards short of memory)
     audio_overlap: bool = False  # sample the soundtrack in a second thread while the video renders
     metrics_port: int = Field(default=0, ge=0, le=65535)  # /metrics and /healthz of each worker; 0: off
+    metrics_host: str = Field(default="127.0.0.1", min_length=1)  # they have no auth: "0.0.0.0" only behind a firewall
 
     @field_validator("preset")
     @classmethod

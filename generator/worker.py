@@ -324,7 +324,8 @@ async def serve(config: Config, models: LoadedModels | None = None, **overrides:
         services.push_async_callback(_cancelled, asyncio.create_task(_heartbeat(), name="worker heartbeat"))
         if config.generator.metrics_port:
             await services.enter_async_context(metrics.serving(config.generator.metrics_port,
-                                                               {"redis": _redis_check(config)}))
+                                                               {"redis": _redis_check(config)},
+                                                               config.generator.metrics_host))
         delay_s = RECONNECT_MIN_S
         while True:
             worker = Worker(**{**worker_options(config, models), **overrides})

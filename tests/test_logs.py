@@ -53,3 +53,20 @@ def test_json_lines_carry_the_context_into_threads(restore_logging: None) -> Non
     entry = json.loads(out.getvalue())
     assert entry["message"] == "step 3 of 40" and entry["job_id"] == "feedfacecafe" and entry["level"] == "INFO"
     assert entry["logger"] == "wanbot.worker" and entry["time"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("password", ['pa"ss-word', "pa\\ss-word", 'q"u\\ote\u00e9'])
+def test_json_lines_redact_secrets_that_json_escapes(restore_logging: None, password: str) -> None:
+    out = io.StringIO()
+    setup_logging("INFO", secrets=[password], json_lines=True, handler=logging.StreamHandler(out))
+    log = logging.getLogger("wanbot.test")
+    with log_context(account=f"x{password}"):
+        log.info("connecting with %s", password)
+        try:
+            raise ConnectionError(f"AUTH {password} refused")
+        except ConnectionError:
+            log.exception("redis said no")
+    first, second = (json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{"))
+    assert first["message"] == f"connecting with {REDACTED}" and first["account"] == f"x{REDACTED}"
+    assert f"AUTH {REDACTED} refused" in second["exception"]
+    assert password not in out.getvalue() and json.dumps(password)[1:-1] not in out.getvalue()

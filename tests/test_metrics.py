@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
+import pytest
 from prometheus_client import REGISTRY
 
 from bot.commands import Message, handle
 from tests.conftest import Stack, WorkerHandle
 from wanbot import metrics
 from wanbot.bot import health_checks
+from wanbot.config import Config
 
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def test_metrics_and_health_are_served(stack: Stack) -> None:
+async def test_metrics_and_health_are_served(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
     async def broken() -> str | None:
         return "disk full"
 
     checks = health_checks(stack.service)
-    async with metrics.serving(0, checks, host="127.0.0.1") as port, aiohttp.ClientSession() as http:
+    async with metrics.serving(0, checks) as port, aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             assert response.status == 200 and "wanbot_jobs_submitted" in await response.text()
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
@@ -28,10 +32,34 @@ async def test_metrics_and_health_are_served(stack: Stack) -> None:
         await stack.service.stop()  # the watcher stops: the bot is no longer healthy
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 503
-            assert (await response.json())["problems"] == {"delivery": "the delivery watcher stopped"}
-    async with metrics.serving(0, {"disk": broken}, host="127.0.0.1") as port, aiohttp.ClientSession() as http:
+            assert (await response.json())["problems"] == {"delivery": "failing"}
+    async with metrics.serving(0, {"disk": broken}) as port, aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-            assert response.status == 503 and (await response.json())["problems"] == {"disk": "disk full"}
+            assert response.status == 503 and (await response.json())["problems"] == {"disk": "failing"}
+    assert "the delivery watcher stopped" in caplog.text and "disk full" in caplog.text  # the operator's log
+
+
+async def test_metrics_listen_on_loopback_only_by_default() -> None:
+    async with metrics.serving(0, {}) as port, aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert response.status == 200
+        # 127.0.0.2 reaches a socket bound to every interface (0.0.0.0), never one bound to 127.0.0.1
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with http.get(f"http://127.0.0.2:{port}/metrics"):
+                pass
+    assert Config().bot.metrics_host == Config().generator.metrics_host == "127.0.0.1"
+
+
+async def test_healthz_never_echoes_exception_text() -> None:
+    async def leaky() -> str | None:
+        raise OSError("cannot open /srv/wanbot/secret-path.sqlite3 as redis://:hunter2@10.0.0.5")
+
+    async with metrics.serving(0, {"sqlite": leaky}) as port, aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            body = await response.text()
+    assert response.status == 503
+    assert json.loads(body) == {"ok": False, "problems": {"sqlite": "failing"}}
+    assert "hunter2" not in body and "secret-path" not in body and "OSError" not in body
 
 
 async def test_a_delivered_job_moves_the_counters(stack: Stack, worker: WorkerHandle) -> None:

@@ -53,7 +53,8 @@ async def run_bot(config: Config, console: bool = False) -> int:
         await service.start()
         stack.push_async_callback(service.stop)  # before the front ends close, so no delivery meets a closed client
         if config.bot.metrics_port:
-            await stack.enter_async_context(metrics.serving(config.bot.metrics_port, health_checks(service)))
+            await stack.enter_async_context(metrics.serving(config.bot.metrics_port, health_checks(service),
+                                                            config.bot.metrics_host))
         for receiver in receivers:
             await stack.enter_async_context(receiver)
         if console:

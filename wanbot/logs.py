@@ -40,22 +40,38 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _Redactor:
+    """Blanks every configured secret out of a text, longest first (a token contains its own tail)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
 class _Redacting(logging.Formatter):
     """Formats with `inner`, then blanks every secret out of the finished line (message, arguments, traceback)."""
 
-    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+    def __init__(self, inner: logging.Formatter, redact: _Redactor) -> None:
         super().__init__()
         self.inner = inner
-        self.secrets = sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True)
+        self.redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self.inner.format(record)
-        for secret in self.secrets:
-            line = line.replace(secret, REDACTED)
-        return line
+        return self.redact(self.inner.format(record))
 
 
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, each value redacted before encoding: once encoded, a secret holding
+    `"` or `\\` reads `\\"` or `\\\\` and would no longer match."""
+
+    def __init__(self, redact: _Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -66,15 +82,15 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps({key: self.redact(str(value)) for key, value in entry.items()}, ensure_ascii=False)
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), json_lines: bool = False,
                   handler: logging.Handler | None = None) -> logging.Handler:
     """Configure the root logger once per process; returns the handler (tests pass their own)."""
     handler = handler or logging.StreamHandler()
-    inner = _JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT)
-    handler.setFormatter(_Redacting(inner, secrets))
+    redact = _Redactor(secrets)
+    handler.setFormatter(_JsonFormatter(redact) if json_lines else _Redacting(logging.Formatter(TEXT_FORMAT), redact))
     handler.addFilter(_ContextFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

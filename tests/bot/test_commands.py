@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot import admin
 from bot.commands import Message, handle
+from bot.errors import NotAdmin
+from credits.errors import InvalidAccount
 from credits.models import JournalReason
 from tests.conftest import Stack
 
@@ -101,3 +104,30 @@ async def test_bad_admin_input_is_explained(stack: Stack) -> None:
     assert "Name the account" in await say(stack, "admin", "/admin grant 5")
     assert "Unknown admin command" in await say(stack, "admin", "/admin nuke console:bob")
     assert "Usage: /admin quota" in await say(stack, "admin", "/admin quota console:bob daily")
+
+
+@pytest.mark.parametrize("amount", [str(2**63 - 1), str(2**63), "1000001"])
+async def test_admin_amounts_are_bounded(stack: Stack, amount: str) -> None:
+    await stack.service.ledger.touch("console:bob")
+    for action in ("grant", "take"):
+        reply = await say(stack, "admin", f"/admin {action} console:bob {amount}")
+        assert "at most 1,000,000 per admin action" in reply
+    assert "at most 1,000,000" in await say(stack, "admin", f"/admin quota console:bob daily {amount}")
+    assert (await stack.service.ledger.view("console:bob")).balance == 200
+    assert "200 credits held by users" in await say(stack, "admin", "/admin stats")
+
+
+@pytest.mark.parametrize("account", ["telegram:３００３", "discord:٤٢", "telegram:30O3"])
+async def test_admin_accounts_take_ascii_digits_only(stack: Stack, account: str) -> None:
+    reply = await say(stack, "admin", f"/admin ban {account} spam")
+    assert "is not an account" in reply
+    assert (await stack.service.ledger.stats()).banned == 0
+
+
+async def test_typed_admin_actions_check_the_caller_and_the_account(stack: Stack) -> None:
+    with pytest.raises(NotAdmin):
+        await admin.grant(stack.service, stack.user("mallory"), "console:mallory", 5)
+    with pytest.raises(InvalidAccount):
+        await admin.grant(stack.service, stack.user("admin"), "console:bob 1000000", 5)
+    reply = await admin.quota(stack.service, stack.user("admin"), "console:bob", jobs=None)
+    assert reply == "Quota for console:bob: daily grant 100, max jobs in flight 2."

@@ -120,3 +120,23 @@ async def test_backup_while_the_bot_writes_is_consistent(tmp_path: Path) -> None
             view = await restored.view(account)
             assert view.balance == await restored.journal_sum(account)  # a snapshot of one moment
         assert (await restored.stats()).accounts >= 1
+
+
+@pytest.mark.parametrize("amount", [str(2**63 - 1), str(2**63), "1000001"])
+async def test_huge_amounts_are_refused_and_stats_still_add_up(db_path: Path, bot_ledger: Ledger,
+                                                               amount: str) -> None:
+    for action in ("grant", "take"):
+        done = credits_cli(db_path, action, "telegram:1", amount)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert "at most 1,000,000 per admin action" in done.stderr and "Traceback" not in done.stderr
+    quota = credits_cli(db_path, "quota", "telegram:1", "--daily", amount)
+    assert quota.returncode == 1 and "Traceback" not in quota.stderr
+    stats = credits_cli(db_path, "stats")
+    assert stats.returncode == 0 and "balances          200" in stats.stdout
+    assert await bot_ledger.journal_sum("telegram:1") == 200
+
+
+async def test_full_width_digits_name_no_account(db_path: Path, bot_ledger: Ledger) -> None:
+    done = credits_cli(db_path, "ban", "telegram:３００３")
+    assert done.returncode == 1 and "is not an account" in done.stderr
+    assert (await bot_ledger.stats()).banned == 0

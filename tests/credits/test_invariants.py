@@ -116,6 +116,20 @@ class LedgerMachine(RuleBasedStateMachine):
     def release(self, job_id: str) -> None:
         assert self.run(self.ledger.release(job_id, "test")) is (self.holds.pop(job_id, None) is not None)
 
+    @rule(job_id=jobs, total=st.integers(0, 50), data=st.data())
+    def cancel(self, job_id: str, total: int, data: st.DataObject) -> None:
+        step = data.draw(st.integers(0, total + 5))  # a worker's count may even overshoot: clamped
+        hold = self.holds.pop(job_id, None)
+        settlement = self.run(self.ledger.settle_cancelled(job_id, "test", step, total))
+        assert (settlement is None) is (hold is None)
+        if hold is None or settlement is None:
+            return
+        kept = SETTINGS.cancel_share(hold[1], step, total)
+        assert (settlement.charged, settlement.returned) == (kept, hold[1] - kept)
+        self.balance[hold[0]] -= kept
+        if kept:
+            self.captured[job_id] = (hold[0], kept)
+
     @rule(job_id=jobs)
     def refund(self, job_id: str) -> None:
         if job_id not in self.captured:

@@ -71,3 +71,18 @@ def test_a_soundtrack_adds_its_per_second_price() -> None:
         settings.price("tiny", "audio", 5.0)
     free_sound = CreditsSettings(price_per_second={"480p": 2.0})
     assert free_sound.price("tiny", "480p", 5.0, audio=True) == 10
+
+
+@pytest.mark.parametrize("text", [
+    "telegram:３００３",      # full-width digits: int() reads 3003, the admin saw something else
+    "discord:٤٢",            # Arabic-Indic digits
+    "telegram:12a",
+    "discord:42 1000000",    # a Discord option holding a second word
+    "discord:42\u200b",      # zero-width space
+    "console:café",
+    "console:\u0430dmin",    # Cyrillic a
+])
+def test_account_ids_are_ascii_digits_or_visible_ascii(text: str) -> None:
+    with pytest.raises(InvalidAccount):
+        parse_account(text)
+    assert parse_account("console:ops-1_A.b") == "console:ops-1_A.b"

@@ -63,7 +63,8 @@ async def measure(jobs: int) -> list[dict[str, float]]:
                     record = await service.jobs.get(job_id)
                     assert record is not None
                     assert record.state is JobState.DELIVERED, record
-                    info = await Job(job_id, service.queue.redis, _queue_name=config.redis.queue).info()
+                    info = await Job(job_id, service.queue.redis, _queue_name=config.redis.queue,
+                                     _deserializer=service.queue.redis.job_deserializer).info()
                     assert info is not None and record.result is not None
                     result = VideoResult.model_validate(record.result)
                     enqueued = info.enqueue_time.timestamp()

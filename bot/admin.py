@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from bot.errors import NotAdmin, UserError
 from bot.frontend import User
 from bot.messages import balance_text
@@ -46,7 +48,8 @@ async def run_admin(service: BotService, admin: User, args: str, target_account:
         jobs = ", ".join(f"{state} {count}" for state, count in sorted(by_state.items())) or "none"
         return (f"{stats.accounts} accounts ({stats.banned} banned), {stats.total_balance} credits held by users, "
                 f"{stats.reserved_credits} reserved by {stats.active_reservations} jobs; today "
-                f"{stats.captured_today} spent, {stats.granted_today} granted. Jobs: {jobs}.")
+                f"{stats.captured_today} spent, {stats.granted_today} granted. Jobs: {jobs}. "
+                f"{await _redis_memory(service)}")
     if action == "refund":
         if len(rest) != 1:
             raise UserError("Usage: /admin refund JOB")
@@ -65,6 +68,16 @@ async def run_admin(service: BotService, admin: User, args: str, target_account:
     if action == "user":
         return await user_info(service, admin, account)
     raise UserError(f"Unknown admin command {action!r}. {USAGE}")
+
+
+async def _redis_memory(service: BotService) -> str:
+    """Redis memory next to the ledger's numbers: a Redis near its maxmemory refuses new jobs."""
+    try:
+        memory = await service.queue.memory()
+    except (RedisError, OSError):
+        return "Redis memory: unknown (Redis unreachable)."
+    limit = f"of {memory.limit} ({memory.policy})" if memory.limit else "(no maxmemory set)"
+    return f"Redis memory: {memory.used} {limit}."
 
 
 # -- the actions, typed: the text parser above and Discord's subcommands both call these ------------

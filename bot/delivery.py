@@ -199,6 +199,8 @@ class DeliveryWatcher:
     async def _follow(self, record: JobRecord, observation: Observation) -> None:
         if record.state is JobState.DELIVERING:
             self._start_delivery(record)
+        elif observation.unreadable is not None:
+            await self._finish(record, JobState.FAILED, observation.unreadable, None)
         elif observation.status is JobStatus.complete and observation.result is not None:
             await self._completed(record, observation)
         elif observation.status is JobStatus.not_found:
@@ -216,7 +218,11 @@ class DeliveryWatcher:
             reason, user_message = describe_failure(observation.result)
             await self._finish(record, JobState.FAILED, reason, user_message)
             return
-        result = VideoResult.model_validate(observation.result.result)
+        try:
+            result = VideoResult.model_validate(observation.result.result)
+        except ValidationError:
+            await self._finish(record, JobState.FAILED, "malformed result in Redis", None)
+            return
         self._learn_duration(result)
         if await self.jobs.set_state(record.job_id, JobState.DELIVERING, only_from=LIVE,
                                      result=result.model_dump()):
@@ -275,8 +281,6 @@ class DeliveryWatcher:
         captured = await self.ledger.capture(record.job_id)
         if captured:
             metrics.CREDITS_CAPTURED.inc(record.cost)
-        with contextlib.suppress(RedisError, OSError):
-            await self.queue.forget(record.job_id)
         logger.info("job %s: delivered to %s, %d credits %s", record.job_id, record.account, record.cost,
                     "captured" if captured else "already captured")
         await self._done(record, JobState.DELIVERED)
@@ -300,8 +304,14 @@ class DeliveryWatcher:
         await self._done(record, state if ended else None)
 
     async def _done(self, record: JobRecord, final: JobState | None) -> None:
-        """Stop following the job; its status message shows how it ended."""
+        """Stop following the job; its status message shows how it ended.
+
+        Every ending passes here (delivered, cancelled, failed, expired, lost), so this is where the
+        job's bulky Redis keys go: an input image or an MP4 nobody will fetch is memory for free.
+        """
         self._records.pop(record.job_id, None)
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.forget(record.job_id)
         metrics.JOBS_FOLLOWED.set(len(self._records))
         if final is not None:
             metrics.JOBS_FINISHED.labels(final.value).inc()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, result_key_prefix
-from arq.jobs import Job, JobResult, JobStatus, deserialize_result
-from arq.worker import JobExecutionFailed
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, result_key_prefix
+from arq.jobs import DeserializationError, JobResult, JobStatus, deserialize_result
+from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool
+from redis.exceptions import RedisError
 
-from generator.jobs import JOB_FUNCTION, VideoJob, image_key, progress_key, result_key
+from generator import wire
+from generator.jobs import JOB_FUNCTION, Failure, VideoJob, image_key, progress_key, result_key
 from generator.jobs import Progress as WorkerProgress
 from wanbot import metrics
 
@@ -21,6 +24,7 @@ logger = logging.getLogger("wanbot.queue")
 
 MAX_CONNECTIONS = 16
 POOL_WAIT_S = 20
+MAX_REASON_CHARS = 300  # of a failure reason that is not a `Failure`, as logged and stored in the jobs row
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,26 @@ class QueueSnapshot:
 
 @dataclass(frozen=True)
 class Observation:
-    """One job as the queue sees it at one moment."""
+    """One job as the queue sees it at one moment.
+
+    `unreadable` says why its arq result could not be decoded (not JSON: planted, or written by
+    a pickling arq): that job ends failed, the others carry on.
+    """
 
     status: JobStatus
     position: int | None
     progress: WorkerProgress | None
     result: JobResult | None
+    unreadable: str | None = None
+
+
+@dataclass(frozen=True)
+class RedisMemory:
+    """Redis' own memory figures (INFO memory), for `/admin stats`."""
+
+    used: str  # used_memory_human, e.g. "1.20M"
+    limit: str | None  # maxmemory_human; None when Redis has no maxmemory
+    policy: str  # maxmemory_policy: noeviction keeps queue keys, refusing writes when full
 
 
 class VideoQueue:
@@ -62,18 +80,27 @@ class VideoQueue:
         """
         pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
                                                socket_connect_timeout=2, socket_timeout=10)
-        return cls(ArqRedis(pool), queue_name, image_ttl_s)
+        return cls(ArqRedis(pool, job_serializer=wire.dumps, job_deserializer=wire.loads), queue_name, image_ttl_s)
 
     async def close(self) -> None:
         await self.redis.aclose()
 
     async def enqueue(self, job: VideoJob, image: bytes | None) -> bool:
-        """Idempotent: False when a job with this id is already queued or finished."""
+        """Idempotent: False when a job with this id is already queued or finished.
+
+        An image stored for a job that could not be queued (Redis full, or gone) is dropped again.
+        """
         if image is not None:
             await self.redis.set(image_key(job.job_id), image, ex=self._image_ttl_s)
-        queued = await self.redis.enqueue_job(
-            JOB_FUNCTION, job.model_dump(), _job_id=job.job_id, _queue_name=self.queue_name
-        )
+        try:
+            queued = await self.redis.enqueue_job(
+                JOB_FUNCTION, job.model_dump(), _job_id=job.job_id, _queue_name=self.queue_name
+            )
+        except (RedisError, OSError):
+            if image is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.redis.delete(image_key(job.job_id))
+            raise
         return queued is not None
 
     async def snapshot(self) -> QueueSnapshot:
@@ -110,8 +137,7 @@ class VideoQueue:
         observations = {}
         for index, job_id in enumerate(job_ids):
             raw_result, running, score, raw_progress = replies[4 * index: 4 * index + 4]
-            result = deserialize_result(raw_result) if raw_result else None
-            if result is not None:
+            if raw_result:
                 status = JobStatus.complete
             elif running:
                 status = JobStatus.in_progress
@@ -119,8 +145,9 @@ class VideoQueue:
                 status = JobStatus.deferred if score > time.time() * 1000 else JobStatus.queued
             else:
                 status = JobStatus.not_found
-            progress = WorkerProgress.model_validate_json(raw_progress) if raw_progress else None
-            observations[job_id] = Observation(status, snapshot.position(job_id), progress, result)
+            result, unreadable = _decode_result(job_id, raw_result)
+            progress = _decode_progress(job_id, raw_progress)
+            observations[job_id] = Observation(status, snapshot.position(job_id), progress, result, unreadable)
         return observations
 
     async def fetch_video(self, job_id: str) -> bytes | None:
@@ -128,18 +155,22 @@ class VideoQueue:
         return data
 
     async def forget(self, job_id: str) -> None:
-        """Drop the bulky keys once the user has the video (or never will)."""
-        await self.redis.delete(result_key(job_id), image_key(job_id))
+        """Drop the job's bulky keys once it has ended, however it ended: nothing waits for them any more."""
+        await self.redis.delete(result_key(job_id), image_key(job_id), progress_key(job_id))
 
     async def abort(self, job_id: str) -> None:
-        """Ask arq to drop a queued job at dequeue or cancel it mid-run; never waits for the worker."""
-        try:
-            await self._job(job_id).abort(timeout=0, poll_delay=0.01)
-        except TimeoutError:
-            pass
+        """Ask arq to drop a queued job at dequeue or cancel it mid-run; never waits for the worker.
 
-    def _job(self, job_id: str) -> Job:
-        return Job(job_id, self.redis, _queue_name=self.queue_name)
+        Only the id goes into arq's abort set, which every worker polls: arq's `Job.abort` would
+        first read (and decode) the job's result, for nothing.
+        """
+        await self.redis.zadd(abort_jobs_ss, {job_id: int(time.time() * 1000)})
+
+    async def memory(self) -> RedisMemory:
+        info = await self.redis.info("memory")
+        return RedisMemory(used=str(info["used_memory_human"]),
+                           limit=str(info["maxmemory_human"]) if int(info["maxmemory"]) else None,
+                           policy=str(info["maxmemory_policy"]))
 
     async def ping(self) -> bool:
         try:
@@ -148,16 +179,47 @@ class VideoQueue:
             return False
 
 
+def _decode_result(job_id: str, raw: bytes | None) -> tuple[JobResult | None, str | None]:
+    """(arq result, None), or (None, why) when its bytes are not ours to decode."""
+    if not raw:
+        return None, None
+    try:
+        return deserialize_result(raw, deserializer=wire.loads), None
+    except DeserializationError:
+        logger.warning("job %s: its result in Redis is not JSON; failing the job", job_id)
+        return None, "unreadable result in Redis"
+
+
+def _decode_progress(job_id: str, raw: bytes | None) -> WorkerProgress | None:
+    if not raw:
+        return None
+    try:
+        return WorkerProgress.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("job %s: ignoring malformed progress in Redis", job_id)
+        return None
+
+
 def describe_failure(result: JobResult) -> tuple[str, str | None]:
-    """(reason for the log, message for the user or None) of a failed arq result."""
-    error: Any = result.result
-    if isinstance(error, TimeoutError):
+    """(reason for the log, message for the user or None) of a failed arq result.
+
+    arq's own failures carry no user message: they are told apart by class name and message.
+    """
+    failure = _read_failure(result.result)
+    if failure.error == "TimeoutError":
         return "timed out", "it took longer than the time limit"
-    if isinstance(error, BaseException) and type(error).__name__ == "CancelledError":
+    if failure.error == "CancelledError":
         return "cancelled on the worker", "it was cancelled"
-    if isinstance(error, JobExecutionFailed) and "retries exceeded" in str(error):
-        return str(error), "the GPU worker running it stopped each time it tried"
-    if isinstance(error, JobExecutionFailed) and "expired" in str(error):
-        return str(error), "no GPU worker was free to take it in time"
-    reason = str(error) or type(error).__name__
-    return reason, getattr(error, "user_message", None)
+    if failure.error == "JobExecutionFailed" and "retries exceeded" in failure.message:
+        return failure.message, "the GPU worker running it stopped each time it tried"
+    if failure.error == "JobExecutionFailed" and "expired" in failure.message:
+        return failure.message, "no GPU worker was free to take it in time"
+    return failure.message or failure.error, failure.user_message
+
+
+def _read_failure(value: Any) -> Failure:
+    """A failed result's plain data as a `Failure`; arq's fallback (a bare string) and anything odd as its text."""
+    try:
+        return Failure.model_validate(value)
+    except ValidationError:
+        return Failure(error=type(value).__name__, message=str(value)[:MAX_REASON_CHARS])

@@ -87,7 +87,7 @@ class VideoResult(BaseModel):
 
 
 class JobFailed(Exception):
-    """How a worker reports a failed render through arq: plain strings, so any bot can unpickle it.
+    """How a worker reports a failed render through arq; it reaches the bot as a `Failure`.
 
     `user_message` is set when the user can act on it (a bad image); otherwise the bot shows
     a short apology with the job id and the operator reads `reason` in the logs.
@@ -100,3 +100,23 @@ class JobFailed(Exception):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class Failure(BaseModel):
+    """A failed job's exception as plain data: what arq stores as the result of a job that raised.
+
+    `error` is the exception's class name: arq's own failures (`TimeoutError`, `CancelledError`,
+    `JobExecutionFailed`) are told apart by it and by their message.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    error: str
+    message: str = ""
+    user_message: str | None = None
+
+    @classmethod
+    def of(cls, error: BaseException) -> Failure:
+        user_message = getattr(error, "user_message", None)
+        return cls(error=type(error).__name__, message=str(error),
+                   user_message=user_message if isinstance(user_message, str) else None)

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from generator import wire
 from generator.encode import encode_mp4
 from generator.images import load_image
 from generator.jobs import (
@@ -187,7 +188,21 @@ async def generate_video(ctx: dict[str, Any], payload: dict[str, Any]) -> dict[s
     except ValidationError as error:  # a bot of another version: say what, don't guess
         raise JobFailed(f"bad job payload: {error}") from None
     with log_context(job_id=job.job_id):
-        return await _run(ctx, job)
+        try:
+            return await _run(ctx, job)
+        except Exception:  # a failure is final (arq retries only a cancelled job): its input goes now
+            await _drop_image(ctx["redis"], job)
+            raise
+
+
+async def _drop_image(redis: Redis, job: VideoJob) -> None:
+    """Delete the job's input image once the job has ended on this worker.
+
+    Not on read: a worker that dies mid-job leaves the job to arq's retry, which needs the image again.
+    """
+    if job.has_image:
+        with contextlib.suppress(RedisError, OSError):
+            await redis.delete(image_key(job.job_id))
 
 
 async def _run(ctx: dict[str, Any], job: VideoJob) -> dict[str, Any]:
@@ -224,13 +239,14 @@ async def _run(ctx: dict[str, Any], job: VideoJob) -> dict[str, Any]:
         await reporter.close()
     metrics.WORKER_JOBS.labels(preset, "done").inc()
     metrics.GENERATION_SECONDS.labels(preset).observe(result.pipeline_s)
-    await redis.set(result_key(job.job_id), data, ex=state.result_ttl_s)
-    await redis.set(
-        progress_key(job.job_id),
-        Progress(job_id=job.job_id, stage=Stage.DONE, step=1, total=1, started_at=time.time(),
-                 worker=state.name).model_dump_json(),
-        ex=state.result_ttl_s,
-    )
+    async with redis.pipeline(transaction=True) as pipe:  # the MP4 in, the input out, in one step
+        pipe.set(result_key(job.job_id), data, ex=state.result_ttl_s)
+        pipe.set(progress_key(job.job_id), Progress(job_id=job.job_id, stage=Stage.DONE, step=1, total=1,
+                                                    started_at=time.time(), worker=state.name).model_dump_json(),
+                 ex=state.result_ttl_s)
+        if job.has_image:
+            pipe.delete(image_key(job.job_id))
+        await pipe.execute()
     logger.info("job %s: done in %.2fs pipeline + %.2fs encode, %d bytes", job.job_id, result.pipeline_s,
                 result.encode_s, result.size_bytes)
     return result.model_dump()
@@ -276,6 +292,9 @@ def worker_options(config: Config, models: LoadedModels) -> dict[str, Any]:
 
     return {
         "functions": [func(generate_video, name=JOB_FUNCTION, timeout=timeout_s, max_tries=MAX_TRIES)],
+        # Job definitions and results as JSON, never pickle: nothing read from Redis can run code here.
+        "job_serializer": wire.dumps,
+        "job_deserializer": wire.loads,
         "queue_name": config.redis.queue,
         "redis_settings": redis_settings(config.redis.url.get_secret_value()),
         "on_startup": on_startup,

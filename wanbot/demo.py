@@ -20,8 +20,17 @@ from wanbot.redis_server import ensure_redis
 logger = logging.getLogger("wanbot.demo")
 
 
+def configured_redis_url(config: Config) -> str | None:
+    """The Redis URL the operator chose (config file or REDIS_URL), None when it is only the default.
+
+    The default, 127.0.0.1:6379, is a port any local user can take first: only a URL someone wrote
+    down is worth trusting with prompts and images.
+    """
+    return config.redis.url.get_secret_value() if "url" in config.redis.model_fields_set else None
+
+
 async def run_demo(config: Config, user_id: str = "local") -> int:
-    url, local_redis = await ensure_redis(config.redis.url.get_secret_value())
+    url, local_redis = await ensure_redis(configured_redis_url(config))
     try:
         config = config.model_copy(update={"redis": config.redis.model_copy(update={"url": SecretStr(url)})})
         worker_task = asyncio.create_task(serve(config, handle_signals=False), name="worker")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import shutil
 import socket
 import ssl
@@ -49,7 +51,9 @@ class LocalRedis:
 
     By default nothing persists (a restart comes back empty); `persist` keeps an append-only file
     so a restart on the same folder and port comes back with its data, as a production Redis does.
-    `password` and `tls` are there to prove wanbot connects to Redis the way operators secure it.
+    `password` and `tls` prove wanbot connects to Redis the way operators secure it, and the demo's own
+    Redis gets a random password: it goes in a 0600 redis.conf in the (0700) folder, never on the
+    command line, which every local user can read.
     """
 
     def __init__(self, port: int | None = None, directory: Path | None = None, *, persist: bool = False,
@@ -101,12 +105,22 @@ class LocalRedis:
         self.stop()
         raise RuntimeError("redis-server did not answer in time")
 
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "redis.conf"
+
+    def _write_config(self) -> None:
+        """The settings that are secret: readable by this user only."""
+        lines = [f"requirepass {_quoted(self.password)}\n"] if self.password else []
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.writelines(lines)
+
     def _arguments(self) -> list[str]:
-        arguments = ["--bind", "127.0.0.1", "--save", "", "--dir", str(self.directory), "--loglevel", "warning",
-                     "--logfile", str(self.log_path)]
+        self._write_config()
+        arguments = [str(self.config_path), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.directory),
+                     "--loglevel", "warning", "--logfile", str(self.log_path)]
         arguments += ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
-        if self.password:
-            arguments += ["--requirepass", self.password]
         if self.tls is None:
             return [*arguments, "--port", str(self.port)]
         return [*arguments, "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
@@ -155,13 +169,26 @@ class LocalRedis:
             self._tmp.cleanup()
 
 
-async def ensure_redis(url: str) -> tuple[str, LocalRedis | None]:
-    """The configured Redis if it answers, else a private one (the caller stops it)."""
-    if await reachable(url):
+async def ensure_redis(url: str | None) -> tuple[str, LocalRedis | None]:
+    """The configured Redis if it answers, else a private one (the caller stops it).
+
+    With no URL configured nothing is probed: whatever answers on 127.0.0.1:6379 may belong to any
+    local user, who would then read every prompt and image. The private one has a random port and
+    password, listens on loopback only and keeps its files in a folder only this user can open.
+    """
+    if url is not None and await reachable(url):
         return url, None
-    local = await asyncio.to_thread(LocalRedis().start)
-    logger.warning("no Redis at the configured URL; started a private redis-server on port %d", local.port)
+    local = await asyncio.to_thread(LocalRedis(password=secrets.token_urlsafe(24)).start)
+    if url is None:
+        logger.info("no Redis URL configured: started a private redis-server on port %d", local.port)
+    else:
+        logger.warning("no Redis at the configured URL; started a private redis-server on port %d", local.port)
     return local.url, local
+
+
+def _quoted(value: str) -> str:
+    """A value for redis.conf: double-quoted and escaped, so spaces, quotes and newlines survive its parser."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _command(*words: str) -> bytes:

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from bot.queue import VideoQueue, describe_failure
 from generator.encode import probe_mp4
 from generator.errors import NoAudioModel
-from generator.jobs import PROGRESS_CHANNEL, JobFailed, Progress, Stage, VideoJob, progress_key, result_key
+from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, progress_key, result_key
 from generator.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from wanbot.config import Config
@@ -154,8 +154,9 @@ async def test_a_bad_payload_fails_with_a_reason(queue: VideoQueue, worker: Work
     await queue.redis.enqueue_job("generate_video", payload, _job_id="job-bad-1", _queue_name=queue.queue_name)
     await wait_status(queue, "job-bad-1", JobStatus.complete)
     result = (await queue.observe(["job-bad-1"]))["job-bad-1"].result
-    assert result is not None and not result.success and isinstance(result.result, JobFailed)
-    assert "version" in str(result.result)
+    assert result is not None and not result.success and result.result["error"] == "JobFailed"
+    reason, user_message = describe_failure(result)
+    assert "bad job payload" in reason and "version" in reason and user_message is None
 
 
 async def test_shutdown_mid_job_waits_for_the_pipeline_thread(queue: VideoQueue, config: Config,

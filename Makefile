@@ -36,6 +36,7 @@ bench: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/discord_bench.py
 	PYTHONPATH=. $(BIN)/python benchmarks/flood_bench.py
+	PYTHONPATH=. $(BIN)/python benchmarks/hostile_images_bench.py
 
 # Real-size Wan components on random weights: run on a CUDA host (after `make setup TORCH=torch`).
 gpu-bench: setup

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.admin import run_admin
 from bot.errors import UserError
 from bot.frontend import User
-from bot.messages import balance_text, submitted_text
+from bot.messages import as_typed, balance_text, cancelled_text, submitted_text
 from bot.service import BotService
 from credits.errors import LedgerError
 
@@ -42,8 +42,7 @@ async def handle(service: BotService, message: Message) -> str | None:
         return None
     word, args = parsed
     try:
-        if word != "video":  # submit admits /video itself
-            service.admit(message.user)
+        service.admit(message.user)
         if word == "video":
             return await _video(service, message, args)
         if word == "balance":
@@ -52,7 +51,7 @@ async def handle(service: BotService, message: Message) -> str | None:
             return await _queue(service, message.user)
         if word == "cancel":
             record = await service.cancel(message.user, args or None)
-            return f"Job {record.job_id} cancelled; {record.cost} credits returned."
+            return cancelled_text(record)
         if word in ("help", "start"):
             return await help_text(service, message.user)
         if word == "admin":
@@ -73,7 +72,7 @@ async def _queue(service: BotService, user: User) -> str:
     lines = [f"{view.depth} job(s) waiting for a worker."]
     for job, position in view.jobs:
         where = f"#{position} in queue" if position else job.state.value
-        lines.append(f"• {job.job_id}: {where} — {job.prompt[:60]}")
+        lines.append(f"• {job.job_id}: {where} — {as_typed(job.prompt[:60], job.platform)}")
     if not view.jobs:
         lines.append("You have no job in progress.")
     return "\n".join(lines)

@@ -315,7 +315,7 @@ class DeliveryWatcher:
         metrics.JOBS_FOLLOWED.set(len(self._records))
         if final is not None:
             metrics.JOBS_FINISHED.labels(final.value).inc()
-            self._show(record, StatusView(record.job_id, final), now=True)
+            self._show(record, StatusView(record.job_id, final, charged=record.charged), now=True)
         throttle = self._status.pop(record.job_id, None)
         if throttle is not None:
             await throttle.flush()

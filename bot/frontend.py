@@ -39,6 +39,7 @@ class StatusView:
     step: int = 0
     total: int = 0
     eta_s: float | None = None
+    charged: int = 0  # a cancelled job's credits kept for the steps already rendered
 
 
 class FrontEnd(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.frontend import StatusView
-from bot.jobstore import JobState
+from bot.jobstore import JobRecord, JobState
 from bot.requests import VideoRequest
 from credits.models import AccountView
 from generator.jobs import Stage
@@ -44,6 +44,8 @@ FINAL_STATUS = {
 
 def status_text(view: StatusView) -> str:
     """One line for the job's status message."""
+    if view.state is JobState.CANCELLED and view.charged:
+        return f"✖ Job {view.job_id}: cancelled, {view.charged} credits kept"
     if view.state in FINAL_STATUS:
         return FINAL_STATUS[view.state].format(job_id=view.job_id)
     eta = f" · about {duration(view.eta_s)} left" if view.eta_s is not None else ""
@@ -59,6 +61,14 @@ def status_text(view: StatusView) -> str:
     if view.state is JobState.DELIVERING or view.stage is Stage.DONE:
         return f"📤 Job {view.job_id}: uploading the video"
     return f"🚀 Job {view.job_id}: starting{eta}"
+
+
+def cancelled_text(job: JobRecord) -> str:
+    """The answer to a cancel: what the job cost (its share of steps already rendered) and what came back."""
+    if job.charged:
+        return (f"Job {job.job_id} cancelled; {job.charged} credits kept for the steps already rendered, "
+                f"{job.returned} returned.")
+    return f"Job {job.job_id} cancelled; {job.returned} credits returned."
 
 
 def balance_text(view: AccountView) -> str:

@@ -23,6 +23,7 @@ from bot.discord.frontend import DiscordFrontEnd, channel_key
 from bot.discord.generation import start_variant, video_command
 from bot.errors import UserError
 from bot.frontend import User
+from bot.messages import cancelled_text
 from bot.service import BotService
 from credits.errors import LedgerError
 
@@ -70,7 +71,7 @@ class WanbotClient(discord.Client):
             self.service.admit(user)
             if action == CANCEL:
                 record = await self.service.cancel(user, job_id)
-                await _say(interaction, f"Job {record.job_id} cancelled; {record.cost} credits returned.")
+                await _say(interaction, cancelled_text(record))
                 return
             record = await self.service.job_to_repeat(job_id, user, channel_key(interaction))
             if action == DELETE:

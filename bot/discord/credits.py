@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from bot.commands import help_text
+from bot.errors import UserError
 
 if TYPE_CHECKING:
     from bot.discord.client import WanbotClient
@@ -45,7 +46,13 @@ async def own_jobs(interaction: discord.Interaction[WanbotClient], current: str)
 async def help_(interaction: discord.Interaction[WanbotClient]) -> None:
     client = interaction.client
     await interaction.response.defer(ephemeral=True, thinking=True)
-    text = await help_text(client.service, client.user_of(interaction.user))
+    user = client.user_of(interaction.user)
+    try:
+        client.service.admit(user)
+    except UserError as error:
+        await interaction.edit_original_response(content=error.user_message)
+        return
+    text = await help_text(client.service, user)
     await interaction.edit_original_response(content=text.replace("/video <prompt> [flags]", "/video prompt:…"))
 
 

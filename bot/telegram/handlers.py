@@ -21,7 +21,7 @@ from bot.commands import Message as CommandMessage
 from bot.commands import handle, help_text, split_command
 from bot.errors import UserError
 from bot.frontend import User
-from bot.messages import as_typed, submitted_text
+from bot.messages import as_typed, cancelled_text, submitted_text
 from bot.requests import VideoRequest
 from bot.service import BotService, Submitted
 from bot.telegram.buttons import CANCEL, REROLL, VARY, parse_callback, status_buttons
@@ -169,7 +169,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     service.admit(user)
     if action == CANCEL:
         record = await service.cancel(user, job_id)
-        await query.answer(f"Job {record.job_id} cancelled; {record.cost} credits returned.")
+        await query.answer(cancelled_text(record))
         return
     record = await service.job_to_repeat(job_id, user, chat_key(query.message.chat_id))
     if action == REROLL:

@@ -225,11 +225,15 @@ async def test_live_progress_then_cancel_mid_run(api: BotApiEmulator, telegram: 
         job_id = job_id_in(answer)
         status = await api.wait_for(lambda: "step" in (api.message(chat.id, answer.message_id).text or "")
                                     and api.message(chat.id, answer.message_id))
-        assert re.search(r"▰+▱* step \d+/400 · about .+ left", status.text), status.text
+        assert re.search(r"[▰▱]+ step \d+/400 · about .+ left", status.text), status.text
         api.push_update(api.callback_query(ALICE, status, f"cancel:{job_id}"))
         await api.wait_for(lambda: api.callback_answers)
-        assert api.message(chat.id, answer.message_id).text.endswith("cancelled, credits returned")
-        assert (await telegram.ledger.view("telegram:2002")).available == 200
+        kept = re.fullmatch(rf"Job {job_id} cancelled; (\d+) credits kept for the steps already rendered, "
+                            r"(\d+) returned\.", api.callback_answers[-1].text or "")
+        assert kept is not None and int(kept.group(1)) + int(kept.group(2)) == 10, api.callback_answers[-1].text
+        await api.wait_for(lambda: "cancelled" in (api.message(chat.id, answer.message_id).text or ""))
+        assert api.message(chat.id, answer.message_id).text.endswith(f"cancelled, {kept.group(1)} credits kept")
+        assert (await telegram.ledger.view("telegram:2002")).available == 200 - int(kept.group(1))
     finally:
         await slow.stop()
 

@@ -154,9 +154,8 @@ class JobStore:
         await self._write("UPDATE jobs SET status_ref = ? WHERE job_id = ?", (json.dumps(status_ref), job_id))
 
     async def get(self, job_id: str) -> JobRecord | None:
-        async with self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
-        return _record(row) if row else None
+        rows = await self._read("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return _record(rows[0]) if rows else None
 
     async def unfinished(self, account: str | None = None) -> list[JobRecord]:
         sql = f"SELECT * FROM jobs WHERE {UNFINISHED_SQL}"
@@ -164,14 +163,12 @@ class JobStore:
         if account is not None:
             sql += " AND account = ?"
             params.append(account)
-        async with self._db.execute(sql + " ORDER BY created_at", params) as cursor:
-            return [_record(row) for row in await cursor.fetchall()]
+        return [_record(row) for row in await self._read(sql + " ORDER BY created_at", params)]
 
     async def recent(self, account: str, limit: int = 10) -> list[JobRecord]:
-        async with self._db.execute(
-            "SELECT * FROM jobs WHERE account = ? ORDER BY created_at DESC LIMIT ?", (account, limit)
-        ) as cursor:
-            return [_record(row) for row in await cursor.fetchall()]
+        rows = await self._read("SELECT * FROM jobs WHERE account = ? ORDER BY created_at DESC LIMIT ?",
+                                (account, limit))
+        return [_record(row) for row in rows]
 
     async def count_unfinished(self, chat_key: str | None = None) -> int:
         """Jobs not yet ended, in all chats or in one (the caps against floods of new accounts)."""
@@ -179,17 +176,13 @@ class JobStore:
         params: tuple[str, ...] = ()
         if chat_key is not None:
             sql, params = sql + " AND chat_key = ?", (chat_key,)
-        async with self._db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        return int((await self._read(sql, params))[0][0])
 
     async def queued_image_bytes(self, account: str) -> int:
         """Input-image bytes of the account's unfinished jobs: what it holds in Redis at most."""
-        async with self._db.execute(
-            f"SELECT COALESCE(SUM(image_bytes), 0) FROM jobs WHERE {UNFINISHED_SQL} AND account = ?", (account,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._read(
+            f"SELECT COALESCE(SUM(image_bytes), 0) FROM jobs WHERE {UNFINISHED_SQL} AND account = ?", (account,))
+        return int(rows[0][0])
 
     async def drop_expired_tokens(self, now: float) -> int:
         """Blank the Discord interaction tokens that expired by `now`; how many (at most one sweep a minute).
@@ -208,8 +201,17 @@ class JobStore:
         )
 
     async def count_by_state(self) -> dict[str, int]:
-        async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cursor:
-            return {state: count for state, count in await cursor.fetchall()}
+        rows = await self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", ())
+        return {state: count for state, count in rows}
+
+    async def _read(self, sql: str, params: Any) -> list[aiosqlite.Row]:
+        """All rows in one trip to the connection's thread, the statement run to its end.
+
+        A cursor read row by row keeps its statement (and so a read transaction) open across awaits;
+        a write queued meanwhile on the same connection would then start from a stale snapshot, which
+        WAL refuses at once with "database is locked" instead of waiting out the busy timeout.
+        """
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _write(self, sql: str, params: Any) -> int:
         async with self._lock:

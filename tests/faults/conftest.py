@@ -43,6 +43,13 @@ async def wait_state(service: BotService, job_id: str, *states: JobState, timeou
             await asyncio.sleep(0.1)
 
 
+async def wait_told(stack: Stack, text: str, timeout_s: float = 120) -> None:
+    """Until the console has told the user `text`: a job's state is stored before its user is told."""
+    async with asyncio.timeout(timeout_s):
+        while text not in stack.out.getvalue():  # noqa: ASYNC110 (a console buffer has no event to wait on)
+            await asyncio.sleep(0.05)
+
+
 async def wait_rendering(stack: Stack, job_id: str, timeout_s: float = 120) -> Progress:
     """The job's progress once a worker is denoising it (its `worker` says which: host:pid)."""
     async with asyncio.timeout(timeout_s):

@@ -9,7 +9,7 @@ from bot.commands import Message, handle
 from bot.jobstore import JobState
 from credits.models import ReservationState
 from tests.conftest import running_stack
-from tests.faults.conftest import submit, wait_rendering, wait_state
+from tests.faults.conftest import submit, wait_rendering, wait_state, wait_told
 from tests.faults.processes import WanbotProcess, write_config
 from wanbot.config import load_config
 from wanbot.redis_server import LocalRedis
@@ -57,7 +57,7 @@ async def test_redis_back_empty_the_lost_jobs_are_released_and_told(tmp_path: Pa
             waiting = await submit(stack, "/video a queue that will be forgotten")  # no worker yet
             forgetful.restart()
             assert await wait_state(stack.service, waiting, JobState.LOST) is JobState.LOST
-            assert f"Sorry, job {waiting} failed: the queue lost it" in stack.out.getvalue()
+            await wait_told(stack, f"Sorry, job {waiting} failed: the queue lost it")
             reservation = await stack.service.ledger.reservation(waiting)
             assert reservation is not None and reservation.state is ReservationState.RELEASED
             worker = await start_worker(path, tmp_path / "worker.log")

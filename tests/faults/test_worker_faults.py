@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.jobstore import JobState
 from credits.models import JournalReason, ReservationState
 from tests.conftest import Stack, running_stack
-from tests.faults.conftest import submit, wait_rendering, wait_state
+from tests.faults.conftest import submit, wait_rendering, wait_state, wait_told
 from tests.faults.processes import WanbotProcess, write_config
 from wanbot.config import load_config
 from wanbot.redis_server import LocalRedis
@@ -72,7 +72,7 @@ async def test_a_job_whose_workers_keep_dying_ends_failed_and_released_once(tmp_
             pool += await workers(path, tmp_path, 1, first=2)  # a third worker finds the job out of tries
             assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
             await pool[-1].wait_for_log("max retries 2 exceeded")
-            assert "the GPU worker running it stopped each time it tried" in stack.out.getvalue()
+            await wait_told(stack, "the GPU worker running it stopped each time it tried")
             reservation = await stack.service.ledger.reservation(job_id)
             assert reservation is not None and reservation.state is ReservationState.RELEASED
             assert await journal_of(stack, job_id) == []  # nothing charged, nothing to refund
@@ -92,7 +92,7 @@ async def test_a_job_longer_than_its_timeout_is_stopped_released_and_told(tmp_pa
         async with running_stack(load_config(path)) as stack:
             job_id = await submit(stack, "/video a very long day")
             assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
-            assert "it took longer than the time limit" in stack.out.getvalue()
+            await wait_told(stack, "it took longer than the time limit")
             assert (await stack.service.ledger.view("console:alice")).available == 200
             await worker.wait_for_log(rf"job {job_id}: cancelled, waiting for the GPU thread to stop")
             other = await submit(stack, "/video the next one")

@@ -16,12 +16,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from generator.encode import encode_mp4
-from generator.loader import LoadedModels, load_models
-from generator.mux import mux_audio
-from generator.options import GeneratorSettings
-from generator.presets import get_preset
-from generator.run import GenerationSpec, generate, make_soundtrack
+from generator.contract.encode import encode_mp4
+from generator.contract.mux import mux_audio
+from generator.contract.options import GeneratorSettings
+from generator.contract.presets import get_preset
+from generator.engine.loader import LoadedModels, load_models
+from generator.engine.run import GenerationSpec, generate, make_soundtrack
 
 
 def one_clip(models: LoadedModels, seed: int, overlap: ThreadPoolExecutor | None) -> dict[str, float]:

@@ -19,6 +19,7 @@ import time
 
 from benchmarks.stats import percentile
 from bot.discord.client import build_client, connected
+from generator.contract.config import Config, DiscordSettings, RedisSettings
 from tests.discord.gateway import (
     emulated_discord,
     guild_caller,
@@ -28,7 +29,6 @@ from tests.discord.gateway import (
     user_payload,
 )
 from wanbot.app import open_service
-from wanbot.config import Config, DiscordSettings, RedisSettings
 from wanbot.redis_server import LocalRedis
 
 GUILD, CHANNEL = "1300000000000000001", "1300000000000000002"

@@ -16,9 +16,9 @@ import tempfile
 import time
 
 from benchmarks.stats import percentile
+from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
-from wanbot.config import Config, RedisSettings, TelegramSettings
 from wanbot.redis_server import LocalRedis
 
 OTHERS = 40

@@ -49,11 +49,12 @@ from transformers import UMT5Config, UMT5EncoderModel
 
 from benchmarks.random_weights import declare, materialize
 from benchmarks.wan_shapes import TEXT_TOKENS, Workload, text_encoder_config, workloads
-from generator.encode import encode_mp4
-from generator.errors import GeneratorConfigError
-from generator.loader import tune_transformer, tune_vae
-from generator.options import CPU_ATTENTION_BACKENDS, GeneratorSettings
-from generator.presets import get_preset
+from generator.contract.encode import encode_mp4
+from generator.contract.errors import GeneratorConfigError
+from generator.contract.options import GeneratorSettings
+from generator.contract.presets import get_preset
+from generator.engine.loader import tune_transformer, tune_vae
+from generator.engine.machine import CPU_ATTENTION_BACKENDS, validate_for
 
 RESULTS = Path(__file__).parent / "results"
 BATCHED = "guidance passes batched (per pass)"  # would batching the cond and uncond passes pay? (B=2 ÷ 2)
@@ -141,7 +142,7 @@ class Bench:
     def refusal(self, workload: Workload, settings: GeneratorSettings) -> str | None:
         """Why the generator would refuse these settings on this machine, or None."""
         try:
-            settings.validate_for(get_preset(workload.preset), self.device)
+            validate_for(settings, get_preset(workload.preset), self.device)
         except GeneratorConfigError as error:
             return str(error).split(": ", 1)[1]
         return None

@@ -22,10 +22,10 @@ import time
 from PIL import Image
 
 from benchmarks.stats import percentile
+from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.generator.test_images import encoded, many_pages_tiff, many_scans_jpeg, png_header_only
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
-from wanbot.config import Config, RedisSettings, TelegramSettings
 from wanbot.redis_server import LocalRedis
 
 OTHERS = 100

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from credits.ledger import Ledger
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 ACCOUNT = "console:bench"
 PRICE = 10

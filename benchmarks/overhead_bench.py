@@ -25,13 +25,13 @@ from bot.commands import Message, handle
 from bot.console import ConsoleFrontEnd
 from bot.frontend import User
 from bot.jobstore import JobState
-from generator.jobs import VideoResult
-from generator.loader import load_models
-from generator.options import GeneratorSettings
-from generator.presets import get_preset
+from generator.contract.config import BotSettings, Config, RedisSettings
+from generator.contract.jobs import VideoResult
+from generator.contract.options import GeneratorSettings
+from generator.contract.presets import get_preset
+from generator.engine.loader import load_models
 from generator.worker import serve
 from wanbot.app import open_service
-from wanbot.config import BotSettings, Config, RedisSettings
 from wanbot.redis_server import LocalRedis
 
 

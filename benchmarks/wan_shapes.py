@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.presets import get_preset
+from generator.contract.presets import get_preset
 
 TEXT_TOKENS = 512  # Wan pads every prompt to 512 UMT5 tokens
 
@@ -36,7 +36,7 @@ UMT5_XXL = {
     "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128, "feed_forward_proj": "gated-gelu",
     "dropout_rate": 0.0,
 }
-# The tiny preset's components (generator/tiny.py), keyed the same way.
+# The tiny preset's components (generator/engine/tiny.py), keyed the same way.
 TINY_TRANSFORMER = {
     "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 16,
     "out_channels": 16, "text_dim": 32, "freq_dim": 256, "ffn_dim": 32, "num_layers": 2, "cross_attn_norm": True,

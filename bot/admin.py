@@ -18,7 +18,7 @@ from bot.frontend import User
 from bot.messages import balance_text
 from credits.ledger import UNCHANGED, Unchanged
 from credits.models import parse_account
-from wanbot import metrics
+from generator.contract import metrics
 
 if TYPE_CHECKING:
     from bot.service import BotService

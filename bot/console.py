@@ -19,7 +19,7 @@ from bot.frontend import StatusView, User
 from bot.jobstore import JobRecord
 from bot.messages import status_text
 from bot.service import BotService
-from generator.jobs import VideoResult
+from generator.contract.jobs import VideoResult
 
 logger = logging.getLogger("wanbot.console")
 

@@ -29,12 +29,12 @@ from bot.queue import Observation, VideoQueue, describe_failure
 from bot.status import StatusThrottle
 from credits.ledger import Ledger
 from credits.models import Settlement
-from generator.errors import VideoTooLarge
-from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoResult, progress_key
-from generator.mux import shrink_with_audio
-from wanbot import metrics
-from wanbot.config import BotSettings
-from wanbot.logs import log_context
+from generator.contract import metrics
+from generator.contract.config import BotSettings
+from generator.contract.errors import VideoTooLarge
+from generator.contract.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, VideoResult, progress_key
+from generator.contract.logs import log_context
+from generator.contract.mux import shrink_with_audio
 
 logger = logging.getLogger("wanbot.delivery")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.jobstore import JobRecord, JobState
-from generator.jobs import Stage, VideoResult
+from generator.contract.jobs import Stage, VideoResult
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from bot.frontend import StatusView
 from bot.jobstore import JobRecord, JobState
 from bot.requests import VideoRequest
 from credits.models import AccountView
-from generator.jobs import Stage
+from generator.contract.jobs import Stage
 
 if TYPE_CHECKING:
     from bot.service import Submitted

@@ -9,27 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pydantic import BaseModel, ConfigDict
-
 from bot.errors import UserError
-
-
-class ChatPolicy(BaseModel):
-    """`[moderation.chats."telegram:-100123"]`: one chat's (or Discord channel's) own rules."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    blocked_words: list[str] = []  # added to the global list in this chat
-    allow_video: bool = True  # false: /video is refused here (a support channel, say)
-
-
-class ModerationSettings(BaseModel):
-    """The `[moderation]` config section."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    blocked_words: list[str] = []
-    chats: dict[str, ChatPolicy] = {}
+from generator.contract.config import ModerationSettings
 
 
 def _fold(text: str) -> str:

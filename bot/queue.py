@@ -15,10 +15,9 @@ from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
 
-from generator import wire
-from generator.jobs import JOB_FUNCTION, Failure, VideoJob, image_key, progress_key, result_key
-from generator.jobs import Progress as WorkerProgress
-from wanbot import metrics
+from generator.contract import metrics, wire
+from generator.contract.jobs import JOB_FUNCTION, Failure, VideoJob, image_key, progress_key, result_key
+from generator.contract.jobs import Progress as WorkerProgress
 
 logger = logging.getLogger("wanbot.queue")
 

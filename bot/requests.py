@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import UserError
-from generator.presets import ASPECTS, Preset
+from generator.contract.presets import ASPECTS, Preset
 
 FLAGS = ("ar", "res", "seconds", "seed", "neg", "audio", "sound")
 SWITCHES = ("audio",)  # flags that need no value: a following word is the prompt's unless it is on/off

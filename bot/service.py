@@ -30,13 +30,13 @@ from bot.seen import SeenEvents
 from credits.errors import Banned, LedgerError
 from credits.ledger import Ledger
 from credits.models import AccountView
-from generator.errors import BadImage
-from generator.images import ImageChecker
-from generator.jobs import VideoJob
-from generator.presets import Preset
-from wanbot import metrics
-from wanbot.config import Config
-from wanbot.logs import log_context
+from generator.contract import metrics
+from generator.contract.config import Config
+from generator.contract.errors import BadImage
+from generator.contract.images import ImageChecker
+from generator.contract.jobs import VideoJob
+from generator.contract.logs import log_context
+from generator.contract.presets import Preset
 
 logger = logging.getLogger("wanbot.service")
 

@@ -16,7 +16,7 @@ from typing import Any
 from credits.errors import LedgerError
 from credits.ledger import UNCHANGED, Ledger, Unchanged
 from credits.models import AccountView, parse_account
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

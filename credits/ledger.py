@@ -30,7 +30,6 @@ from credits.errors import (
     UnknownJob,
 )
 from credits.models import (
-    MAX_CREDITS,
     AccountView,
     JournalEntry,
     JournalReason,
@@ -41,7 +40,7 @@ from credits.models import (
     parse_account,
 )
 from credits.schema import LEDGER_MIGRATIONS, backup, connect, migrate, rollback
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import MAX_CREDITS, CreditsSettings
 
 logger = logging.getLogger("wanbot.credits")
 

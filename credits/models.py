@@ -10,9 +10,6 @@ from credits.errors import InvalidAccount
 
 PLATFORMS = ("telegram", "discord", "console")
 MAX_ID_CHARS = 64
-# The most credits an account may hold (the schema's triggers enforce it): far below SQLite's 2^63,
-# so balances, journal sums and totals over every account stay exact integers.
-MAX_CREDITS = 10**12
 
 
 class ReservationState(StrEnum):

@@ -79,7 +79,7 @@ LEDGER_MIGRATIONS: list[str] = [
     # Numbers stay whole and in range: SQLite turns an INTEGER that overflows 2^63 into REAL (a grant of
     # 2^63 - 1 did), which broke every sum after it. A CHECK can't be added to a table in place, and
     # rebuilding `accounts` under the journal's foreign keys is risky, so triggers refuse such writes.
-    # 1000000000000 is credits.models.MAX_CREDITS as it was when this migration was written.
+    # 1000000000000 is generator.contract.credits_config.MAX_CREDITS as it was when this migration was written.
     """
     CREATE TRIGGER accounts_numbers_in_range BEFORE UPDATE ON accounts
     WHEN typeof(NEW.balance) != 'integer' OR NEW.balance NOT BETWEEN 0 AND 1000000000000

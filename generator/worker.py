@@ -28,10 +28,11 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from generator import wire
-from generator.encode import encode_mp4
-from generator.images import load_image
-from generator.jobs import (
+from generator.contract import metrics, wire
+from generator.contract.config import Config
+from generator.contract.encode import encode_mp4
+from generator.contract.images import load_image
+from generator.contract.jobs import (
     JOB_FUNCTION,
     PROGRESS_CHANNEL,
     JobFailed,
@@ -43,13 +44,12 @@ from generator.jobs import (
     progress_key,
     result_key,
 )
-from generator.loader import LoadedModels, load_models
-from generator.mux import mux_audio, shrink_with_audio
-from generator.presets import get_preset
-from generator.run import GenerationSpec, generate, make_soundtrack
-from wanbot import metrics
-from wanbot.config import Config
-from wanbot.logs import log_context
+from generator.contract.logs import log_context
+from generator.contract.mux import mux_audio, shrink_with_audio
+from generator.contract.presets import get_preset
+from generator.engine.loader import LoadedModels, load_models
+from generator.engine.machine import resolved_device, validate_for
+from generator.engine.run import GenerationSpec, generate, make_soundtrack
 
 logger = logging.getLogger("wanbot.worker")
 
@@ -336,7 +336,7 @@ async def serve(config: Config, models: LoadedModels | None = None, **overrides:
     """
     preset = get_preset(config.generator.preset)
     if models is None:
-        config.generator.validate_for(preset, config.generator.resolved_device())
+        validate_for(config.generator, preset, resolved_device(config.generator))
         logger.info("loading preset %s", preset.name)
         models = await asyncio.to_thread(load_models, preset, config.generator)
     async with contextlib.AsyncExitStack() as services:

@@ -17,14 +17,14 @@ from redis.asyncio import Redis
 from bot.console import ConsoleFrontEnd
 from bot.frontend import User
 from bot.service import BotService
-from generator.audio import load_audio_pipeline
-from generator.audio_presets import get_audio_preset
-from generator.loader import LoadedModels, load_models
-from generator.options import GeneratorSettings
-from generator.presets import get_preset
+from generator.contract.audio_presets import get_audio_preset
+from generator.contract.config import AdminSettings, BotSettings, Config, RedisSettings
+from generator.contract.options import GeneratorSettings
+from generator.contract.presets import get_preset
+from generator.engine.audio import load_audio_pipeline
+from generator.engine.loader import LoadedModels, load_models
 from generator.worker import serve
 from wanbot.app import open_service
-from wanbot.config import AdminSettings, BotSettings, Config, RedisSettings
 from wanbot.redis_server import LocalRedis
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BOT_MODULES = ["wanbot.cli", "wanbot.bot", "wanbot.app", "bot.telegram.app", "bot.discord.client", "bot.delivery",
-               "credits.cli", "wanbot.discord_sync", "wanbot.metrics"]
+               "credits.cli", "wanbot.discord_sync", "generator.contract.metrics"]
 
 
 def test_the_bot_side_imports_no_torch() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from wanbot.config import Config, load_config
+from generator.contract.config import Config, load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from generator.encode import probe_mp4
-from generator.mux import probe_audio
+from generator.contract.encode import probe_mp4
+from generator.contract.mux import probe_audio
 from wanbot.redis_server import free_port
 
 

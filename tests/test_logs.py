@@ -11,7 +11,7 @@ from contextvars import copy_context
 
 import pytest
 
-from wanbot.logs import REDACTED, log_context, setup_logging
+from generator.contract.logs import REDACTED, log_context, setup_logging
 
 SECRET = "123456:super-secret-token"
 

@@ -9,10 +9,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bot.commands import Message, handle
+from generator.contract import metrics
+from generator.contract.config import Config
 from tests.conftest import Stack, WorkerHandle
-from wanbot import metrics
 from wanbot.bot import health_checks
-from wanbot.config import Config
 
 
 def sample(name: str, **labels: str) -> float:

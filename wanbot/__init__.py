@@ -1,1 +1,2 @@
-"""wanbot's launcher: configuration, logging and the processes (bot, worker, demo, CLIs)."""
+"""wanbot's launcher: the `wanbot` command and the processes it starts (bot, worker, demo, CLIs).
+It imports every package and none imports it."""

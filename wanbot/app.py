@@ -10,8 +10,8 @@ from bot.queue import VideoQueue
 from bot.seen import SeenEvents
 from bot.service import BotService
 from credits.ledger import Ledger
-from generator.presets import get_preset
-from wanbot.config import Config
+from generator.contract.config import Config
+from generator.contract.presets import get_preset
 
 
 @contextlib.asynccontextmanager

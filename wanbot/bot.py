@@ -17,9 +17,9 @@ from pathlib import Path
 from bot.console import ConsoleFrontEnd, run_console
 from bot.frontend import User
 from bot.service import BotService
-from wanbot import metrics
+from generator.contract import metrics
+from generator.contract.config import Config
 from wanbot.app import open_service
-from wanbot.config import Config
 
 logger = logging.getLogger("wanbot.bot")
 

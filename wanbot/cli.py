@@ -8,15 +8,15 @@ import logging
 import sys
 from pathlib import Path
 
-from wanbot.config import Config, load_config
-from wanbot.logs import setup_logging
+from generator.contract.config import Config, load_config
+from generator.contract.logs import setup_logging
 
 logger = logging.getLogger("wanbot.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from credits import cli as credits_cli
-    from generator import cli_generate
+    from generator import generate
 
     parser = argparse.ArgumentParser(prog="wanbot", description=__doc__)
     parser.add_argument("--config", type=Path, default=None, help="TOML file (default: ./config.toml if present)")
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="a GPU worker consuming the queue (one per GPU)")
     sync = commands.add_parser("discord-sync", help="publish the Discord slash commands (after an upgrade)")
     sync.add_argument("--guild", type=int, help="one server, at once (default: globally, within an hour)")
-    cli_generate.add_parser(commands)
+    generate.add_parser(commands)
     credits_cli.add_parser(commands)
     return parser
 
@@ -69,9 +69,9 @@ def run_command(args: argparse.Namespace, config: Config) -> int:
 
         return asyncio.run(run_sync(config, args.guild))
     if args.command == "generate":
-        from generator import cli_generate
+        from generator import generate
 
-        return cli_generate.run(args, config.generator)
+        return generate.run(args, config.generator)
     if args.command == "credits":
         from credits import cli as credits_cli
 

@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from bot.console import ConsoleFrontEnd, run_console
 from bot.frontend import User
+from generator.contract.config import Config
 from generator.worker import serve
 from wanbot.app import open_service
-from wanbot.config import Config
 from wanbot.redis_server import ensure_redis
 
 logger = logging.getLogger("wanbot.demo")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from bot.discord.client import build_client, sync_commands
+from generator.contract.config import Config
 from wanbot.app import open_service
-from wanbot.config import Config
 
 logger = logging.getLogger("wanbot.discord")
 

@@ -21,7 +21,7 @@ from bot.frontend import StatusView
 from bot.jobstore import JobRecord, JobState
 from bot.messages import request_summary, status_text
 from bot.requests import VideoRequest
-from generator.jobs import VideoResult
+from generator.contract.jobs import VideoResult
 
 if TYPE_CHECKING:
     from bot.discord.client import WanbotClient

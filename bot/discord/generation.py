@@ -22,7 +22,7 @@ from bot.messages import status_text, submitted_text
 from bot.requests import VideoRequest, build_request
 from bot.service import Submitted
 from credits.errors import LedgerError
-from generator.presets import ASPECTS, Preset
+from generator.contract.presets import ASPECTS, Preset
 
 if TYPE_CHECKING:
     from bot.discord.client import WanbotClient

@@ -27,7 +27,7 @@ from bot.service import BotService
 from bot.telegram import handlers
 from bot.telegram.frontend import TelegramFrontEnd
 from bot.telegram.handlers import DEPS, TelegramDeps
-from wanbot.config import TelegramSettings
+from generator.contract.config import TelegramSettings
 
 logger = logging.getLogger("wanbot.telegram")
 

@@ -20,7 +20,7 @@ from bot.jobstore import JobRecord, JobState
 from bot.messages import request_summary, status_text
 from bot.requests import VideoRequest
 from bot.telegram.buttons import result_buttons, status_buttons
-from generator.jobs import VideoResult
+from generator.contract.jobs import VideoResult
 
 logger = logging.getLogger("wanbot.telegram")
 

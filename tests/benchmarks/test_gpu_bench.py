@@ -26,7 +26,7 @@ from benchmarks.gpu_bench import (
 from benchmarks.gpu_bench import transformer_inputs as inputs_for
 from benchmarks.random_weights import declare, materialize
 from benchmarks.wan_shapes import A14B_TRANSFORMER, TI2V_5B_TRANSFORMER, UMT5_XXL, workloads
-from generator.options import GeneratorSettings
+from generator.contract.options import GeneratorSettings
 
 ROOT = Path(__file__).parents[2]
 

@@ -6,12 +6,12 @@ import pytest
 
 from bot.commands import Message, handle
 from bot.jobstore import JobState
-from generator.encode import probe_mp4
-from generator.loader import LoadedModels
-from generator.mux import probe_audio
+from generator.contract.config import Config
+from generator.contract.encode import probe_mp4
+from generator.contract.mux import probe_audio
+from generator.engine.loader import LoadedModels
 from tests.bot.test_end_to_end import wait_for_state
 from tests.conftest import Stack, WorkerHandle, running_stack
-from wanbot.config import Config
 
 FRAME_S = 1 / 16  # the tiny preset's clips run at 16 fps
 

@@ -10,10 +10,10 @@ import time
 from bot.commands import Message, handle
 from bot.jobstore import JobRecord
 from credits.models import JournalReason
-from generator.jobs import Progress, Stage, progress_key
-from generator.loader import LoadedModels
+from generator.contract.config import Config
+from generator.contract.jobs import Progress, Stage, progress_key
+from generator.engine.loader import LoadedModels
 from tests.conftest import Stack, WorkerHandle
-from wanbot.config import Config
 
 ALICE = "console:alice"
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 from bot.commands import Message, handle
 from bot.jobstore import UNFINISHED_SQL
+from generator.contract.config import Config
 from tests.conftest import Stack, running_stack
 from tests.generator.test_images import encoded
-from wanbot.config import Config
 
 PHOTO = encoded(Image.new("RGB", (120, 80), (10, 120, 200)))
 

@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 from bot.commands import Message, handle
 from bot.jobstore import JobState
 from credits.models import ReservationState
-from generator.encode import probe_mp4
-from generator.jobs import image_key, result_key
+from generator.contract.config import Config
+from generator.contract.encode import probe_mp4
+from generator.contract.jobs import image_key, result_key
 from tests.conftest import Stack, WorkerHandle, running_stack
-from wanbot.config import Config
 
 TIMEOUT_S = 60
 

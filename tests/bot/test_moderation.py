@@ -6,9 +6,9 @@ import pytest
 
 from bot.commands import Message, handle
 from bot.errors import UserError
-from bot.moderation import ChatPolicy, Moderation, ModerationSettings
+from bot.moderation import Moderation
+from generator.contract.config import ChatPolicy, Config, ModerationSettings
 from tests.conftest import running_stack
-from wanbot.config import Config
 
 SETTINGS = ModerationSettings(
     blocked_words=["gore", "bad word"],

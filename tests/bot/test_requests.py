@@ -7,7 +7,7 @@ import pytest
 from bot.commands import split_command
 from bot.errors import UserError
 from bot.requests import parse_video_request
-from generator.presets import get_preset
+from generator.contract.presets import get_preset
 
 A14B = get_preset("wan2.2-t2v-a14b")
 

@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from bot.jobstore import JobRecord, JobState, JobStore
+from generator.contract.config import Config
 from tests.conftest import running_stack
-from wanbot.config import Config
 
 NOW = 1_750_000_000.0
 

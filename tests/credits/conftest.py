@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from credits.ledger import Ledger
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 START = datetime(2025, 3, 1, 23, 0, tzinfo=UTC)
 

@@ -14,9 +14,8 @@ import pytest
 
 from credits.errors import InvalidAmount
 from credits.ledger import Ledger
-from credits.models import MAX_CREDITS
 from credits.schema import LEDGER_MIGRATIONS, connect, migrate
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import MAX_CREDITS, CreditsSettings
 from tests.credits.conftest import FakeClock
 
 BOB = "discord:42"

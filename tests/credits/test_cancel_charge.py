@@ -9,7 +9,7 @@ import pytest
 from credits.errors import UnknownJob
 from credits.ledger import Ledger
 from credits.models import JournalReason, ReservationState, Settlement
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 from tests.credits.conftest import FakeClock
 
 BOB = "telegram:7"

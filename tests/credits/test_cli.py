@@ -15,7 +15,7 @@ import pytest
 from credits.cli import add_parser, run
 from credits.ledger import Ledger
 from credits.models import JournalReason
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 
 def credits_cli(db_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

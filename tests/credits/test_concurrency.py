@@ -11,7 +11,7 @@ import pytest
 from credits.errors import InsufficientCredits, QuotaExceeded
 from credits.ledger import Ledger
 from credits.models import ReservationState
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 PRICE = 10
 JOBS = 37  # the wallet holds enough for exactly this many

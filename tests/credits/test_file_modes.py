@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from credits.ledger import Ledger
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 
 @pytest.fixture(autouse=True)

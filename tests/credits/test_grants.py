@@ -7,7 +7,7 @@ import pytest
 from credits.errors import InvalidAccount
 from credits.ledger import Ledger
 from credits.models import JournalReason
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 from tests.credits.conftest import FakeClock
 
 

@@ -20,7 +20,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multip
 
 from credits.errors import Banned, InsufficientCredits, NotCaptured, QuotaExceeded
 from credits.ledger import Ledger
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 from tests.credits.conftest import FakeClock
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import pytest
 
 from credits.ledger import Ledger
 from credits.schema import LEDGER_MIGRATIONS, connect, migrate, split_statements
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 
 async def versions(path: Path) -> dict[str, int]:

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from credits.errors import InvalidAccount
 from credits.models import parse_account
-from credits.settings import CreditsSettings
+from generator.contract.credits_config import CreditsSettings
 
 
 def test_480p_for_5_seconds_costs_10() -> None:

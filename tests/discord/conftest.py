@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.discord.client import WanbotClient, build_client, connected
+from generator.contract.config import AdminSettings, Config, DiscordSettings
 from tests.discord.gateway import (
     EmulatedDiscord,
     Option,
@@ -20,7 +21,6 @@ from tests.discord.gateway import (
 )
 from tests.discord.rest_api import StoredMessage
 from wanbot.app import open_service
-from wanbot.config import AdminSettings, Config, DiscordSettings
 
 GUILD_ID = "1200000000000000001"
 CHANNEL_ID = "1200000000000000002"

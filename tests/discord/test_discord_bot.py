@@ -12,9 +12,10 @@ from PIL import Image
 
 from bot.discord.client import WanbotClient, build_client, sync_commands
 from bot.jobstore import JobState
-from generator.encode import probe_mp4
-from generator.loader import LoadedModels
-from generator.mux import probe_audio
+from generator.contract.config import Config
+from generator.contract.encode import probe_mp4
+from generator.contract.mux import probe_audio
+from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import (
     ADMIN_HERE,
@@ -39,7 +40,6 @@ from tests.discord.gateway import (
 )
 from tests.discord.rest_api import InteractionRecord, StoredMessage
 from wanbot.app import open_service
-from wanbot.config import Config
 
 JOB = re.compile(r"Job ([0-9a-f]{12})")
 EPHEMERAL = 64

@@ -10,7 +10,7 @@ import pytest
 from bot.commands import Message, handle
 from bot.jobstore import JobState
 from bot.service import BotService
-from generator.jobs import Progress, Stage, progress_key
+from generator.contract.jobs import Progress, Stage, progress_key
 from tests.conftest import Stack
 from tests.discord.conftest import discord_config, discord_env  # noqa: F401  (fixtures of the platform faults)
 from tests.telegram.conftest import api, telegram, telegram_config  # noqa: F401

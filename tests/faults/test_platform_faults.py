@@ -13,8 +13,9 @@ from bot.jobstore import JobState
 from bot.service import BotService
 from credits.ledger import Ledger
 from credits.models import JournalReason
-from credits.settings import CreditsSettings
-from generator.loader import LoadedModels
+from generator.contract.config import Config, load_config
+from generator.contract.credits_config import CreditsSettings
+from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import ALICE_HERE, running_discord
 from tests.discord.gateway import EmulatedDiscord, string_option
@@ -23,7 +24,6 @@ from tests.faults.conftest import wait_state
 from tests.faults.processes import WanbotProcess, write_config
 from tests.telegram.bot_api import ApiChat, BotApiEmulator
 from tests.telegram.conftest import ALICE, running_telegram, say
-from wanbot.config import Config, load_config
 from wanbot.redis_server import LocalRedis
 
 CHAT = ApiChat.private(ALICE)

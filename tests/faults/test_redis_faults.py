@@ -8,10 +8,10 @@ from pathlib import Path
 from bot.commands import Message, handle
 from bot.jobstore import JobState
 from credits.models import ReservationState
+from generator.contract.config import load_config
 from tests.conftest import running_stack
 from tests.faults.conftest import submit, wait_rendering, wait_state, wait_told
 from tests.faults.processes import WanbotProcess, write_config
-from wanbot.config import load_config
 from wanbot.redis_server import LocalRedis
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from bot.jobstore import JobState
 from credits.models import JournalReason, ReservationState
+from generator.contract.config import load_config
 from tests.conftest import Stack, running_stack
 from tests.faults.conftest import submit, wait_rendering, wait_state, wait_told
 from tests.faults.processes import WanbotProcess, write_config
-from wanbot.config import load_config
 from wanbot.redis_server import LocalRedis
 
 SLOW_JOB = {"steps": 60, "job_timeout_s": 8}

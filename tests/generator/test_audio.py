@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 from diffusers import CosineDPMSolverMultistepScheduler, StableAudioPipeline
 
-from generator.audio import (
+from generator.contract.audio_presets import get_audio_preset
+from generator.contract.encode import encode_mp4, probe_mp4
+from generator.contract.errors import GenerationCancelled, GeneratorConfigError, VideoTooLarge
+from generator.contract.mux import AUDIO_BIT_RATE, Soundtrack, mux_audio, probe_audio, shrink_with_audio
+from generator.engine.audio import (
     SoundtrackCancelled,
     generate_audio,
     integrated_loudness,
@@ -20,10 +24,6 @@ from generator.audio import (
     normalize_loudness,
     true_peak_db,
 )
-from generator.audio_presets import get_audio_preset
-from generator.encode import encode_mp4, probe_mp4
-from generator.errors import GenerationCancelled, GeneratorConfigError, VideoTooLarge
-from generator.mux import AUDIO_BIT_RATE, Soundtrack, mux_audio, probe_audio, shrink_with_audio
 
 RATE = 44_100
 PROMPT = "rain and wind in a forest at night"

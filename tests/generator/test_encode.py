@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from generator.encode import encode_mp4, probe_mp4, shrink_mp4
-from generator.errors import VideoTooLarge
+from generator.contract.encode import encode_mp4, probe_mp4, shrink_mp4
+from generator.contract.errors import VideoTooLarge
 
 
 def noise(frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.encode import encode_mp4, probe_mp4
-from generator.errors import GenerationCancelled
-from generator.loader import LoadedModels
-from generator.run import GenerationSpec, generate, random_seed, sampling_for
+from generator.contract.encode import encode_mp4, probe_mp4
+from generator.contract.errors import GenerationCancelled
+from generator.engine.loader import LoadedModels
+from generator.engine.run import GenerationSpec, generate, random_seed, sampling_for
 
 ALL_STEPS = [(1, 4), (2, 4), (3, 4), (4, 4)]  # the tiny preset samples 4 steps
 

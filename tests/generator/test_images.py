@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from generator.errors import BadImage
-from generator.images import MAX_ASPECT, ImageChecker, fit_image, load_image, sniff
+from generator.contract.errors import BadImage
+from generator.contract.images import MAX_ASPECT, ImageChecker, fit_image, load_image, sniff
 
 LIMIT = 40_000_000
 

@@ -12,11 +12,11 @@ import torch
 from diffusers import WanPipeline
 from PIL import Image
 
-from generator.loader import LoadedModels, load_models
-from generator.options import GeneratorSettings, LoraSettings
-from generator.presets import PRESETS, get_preset
-from generator.run import GenerationSpec, generate
-from generator.tiny import build_tiny_components
+from generator.contract.options import GeneratorSettings, LoraSettings
+from generator.contract.presets import PRESETS, get_preset
+from generator.engine.loader import LoadedModels, load_models
+from generator.engine.run import GenerationSpec, generate
+from generator.engine.tiny import build_tiny_components
 
 # A real preset shrunk to the tiny one's sampling, so the same weights must give the same clip.
 SMALL = {name: getattr(get_preset("tiny"), name)

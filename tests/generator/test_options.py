@@ -8,11 +8,12 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from generator.errors import GeneratorConfigError
-from generator.loader import LoadedModels
-from generator.options import GeneratorSettings, LoraSettings
-from generator.presets import get_preset
-from generator.run import sampling_for
+from generator.contract.errors import GeneratorConfigError
+from generator.contract.options import GeneratorSettings, LoraSettings
+from generator.contract.presets import get_preset
+from generator.engine.loader import LoadedModels
+from generator.engine.machine import resolved_device, resolved_dtype, validate_for
+from generator.engine.run import sampling_for
 
 TINY = get_preset("tiny")
 ONE_EXPERT = get_preset("wan2.1-t2v-1.3b")
@@ -20,19 +21,19 @@ ONE_EXPERT = get_preset("wan2.1-t2v-1.3b")
 
 def refusal(settings: GeneratorSettings, preset=TINY, device: str = "cpu") -> str:
     with pytest.raises(GeneratorConfigError) as caught:
-        settings.validate_for(preset, device)
+        validate_for(settings, preset, device)
     return str(caught.value)
 
 
 def test_defaults_run_the_tiny_preset_on_cpu() -> None:
     settings = GeneratorSettings()
-    settings.validate_for(TINY, "cpu")
+    validate_for(settings, TINY, "cpu")
     assert settings.preset == "tiny" and settings.memory_mode == "gpu"
-    assert settings.resolved_dtype(TINY) == torch.float32
-    assert settings.resolved_dtype(get_preset("wan2.2-t2v-a14b")) == torch.bfloat16
-    assert GeneratorSettings(dtype="float16").resolved_dtype(TINY) == torch.float16
-    assert settings.resolved_device() == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert GeneratorSettings(device="cpu").resolved_device() == "cpu"
+    assert resolved_dtype(settings, TINY) == torch.float32
+    assert resolved_dtype(settings, get_preset("wan2.2-t2v-a14b")) == torch.bfloat16
+    assert resolved_dtype(GeneratorSettings(dtype="float16"), TINY) == torch.float16
+    assert resolved_device(settings) == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolved_device(GeneratorSettings(device="cpu")) == "cpu"
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -69,8 +70,8 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_native_attention_backends_run_on_cpu() -> None:
-    GeneratorSettings(attention_backend="native").validate_for(TINY, "cpu")
-    GeneratorSettings(attention_backend="_native_math").validate_for(TINY, "cpu")
+    validate_for(GeneratorSettings(attention_backend="native"), TINY, "cpu")
+    validate_for(GeneratorSettings(attention_backend="_native_math"), TINY, "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -91,7 +92,7 @@ def test_second_expert_lora_on_a_single_expert_preset_is_refused() -> None:
 
 
 def test_a_lora_on_the_tiny_preset_is_allowed() -> None:
-    GeneratorSettings(lora=LoraSettings(path="lora.safetensors")).validate_for(TINY, "cpu")
+    validate_for(GeneratorSettings(lora=LoraSettings(path="lora.safetensors")), TINY, "cpu")
 
 
 def test_unknown_preset_and_keys_fail_when_the_config_loads() -> None:

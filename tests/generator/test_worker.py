@@ -20,12 +20,12 @@ from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 from bot.queue import VideoQueue, describe_failure
-from generator.encode import probe_mp4
-from generator.errors import NoAudioModel
-from generator.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, progress_key, result_key
-from generator.loader import LoadedModels
+from generator.contract.config import Config
+from generator.contract.encode import probe_mp4
+from generator.contract.errors import NoAudioModel
+from generator.contract.jobs import PROGRESS_CHANNEL, Progress, Stage, VideoJob, progress_key, result_key
+from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
-from wanbot.config import Config
 
 SLOW_STEPS = 400  # ~10 s on a CPU: long enough to act on a running job, cut short by every test
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from redis import Redis
 
-from wanbot.config import load_config
+from generator.contract.config import load_config
 from wanbot.demo import configured_redis_url
 from wanbot.redis_server import LocalRedis, ensure_redis, reachable
 

@@ -17,6 +17,7 @@ import pytest
 
 from bot.discord.client import WanbotClient
 from bot.messages import as_typed
+from generator.contract.config import Config, DiscordSettings, TelegramSettings
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import ADMIN, ALICE, ALICE_HERE, CHANNEL_ID, GUILD_ID, MALLORY, running_discord
 from tests.discord.gateway import EmulatedDiscord, emulated_discord, guild_payload, string_option, text_channel_payload
@@ -24,7 +25,6 @@ from tests.discord.rest_api import Call, StoredMessage
 from tests.telegram.bot_api import ApiChat, BotApiEmulator
 from tests.telegram.conftest import ALICE as TELEGRAM_ALICE
 from tests.telegram.conftest import running_telegram, say
-from wanbot.config import Config, DiscordSettings, TelegramSettings
 
 ROLE_ID = "1200000000000000099"
 # Within the 120 characters of a prompt that messages echo.

@@ -11,11 +11,11 @@ import pytest
 
 from bot.commands import Message, handle
 from bot.jobstore import JobState
-from generator.loader import LoadedModels
+from generator.contract.config import Config, RedisSettings
+from generator.engine.loader import LoadedModels
 from generator.worker import redis_settings
 from tests.conftest import WorkerHandle, running_stack
 from tests.faults.conftest import submit, wait_state
-from wanbot.config import Config, RedisSettings
 from wanbot.redis_server import LocalRedis, TlsFiles
 
 PASSWORD = "s3cret pass/w@rd"

@@ -18,12 +18,12 @@ from bot.commands import Message, handle
 from bot.frontend import User
 from bot.jobstore import JobState
 from bot.queue import VideoQueue
-from generator.jobs import VideoJob, image_key, result_key
-from generator.loader import LoadedModels
+from generator.contract.config import Config, RedisSettings
+from generator.contract.jobs import VideoJob, image_key, result_key
+from generator.engine.loader import LoadedModels
 from generator.worker import serve
 from tests.conftest import Stack, running_stack
 from tests.faults.conftest import submit, wait_state
-from wanbot.config import Config, RedisSettings
 from wanbot.redis_server import LocalRedis
 
 BULKY = ("wanbot:image:*", "wanbot:result:*", "wanbot:progress:*")

@@ -25,13 +25,13 @@ from bot.commands import Message, handle
 from bot.jobstore import JobState
 from bot.queue import describe_failure
 from credits.models import ReservationState
-from generator import wire
-from generator.jobs import JobFailed, progress_key
-from generator.loader import LoadedModels
+from generator.contract import wire
+from generator.contract.config import Config
+from generator.contract.jobs import JobFailed, progress_key
+from generator.engine.loader import LoadedModels
 from generator.worker import MAX_TRIES, serve
 from tests.conftest import Stack
 from tests.faults.conftest import submit, wait_state
-from wanbot.config import Config
 
 TIMEOUT_S = 60
 

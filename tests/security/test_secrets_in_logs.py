@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from generator.loader import LoadedModels
+from generator.contract.config import AdminSettings, Config, DiscordSettings, RedisSettings, TelegramSettings
+from generator.contract.logs import REDACTED, setup_logging
+from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import ADMIN, ALICE_HERE, running_discord
 from tests.discord.gateway import emulated_discord, guild_payload, string_option, text_channel_payload
 from tests.faults.processes import ROOT
 from tests.telegram.bot_api import ApiChat, BotApiEmulator
 from tests.telegram.conftest import ALICE, running_telegram, say
-from wanbot.config import AdminSettings, Config, DiscordSettings, RedisSettings, TelegramSettings
-from wanbot.logs import REDACTED, setup_logging
 from wanbot.redis_server import LocalRedis
 
 TELEGRAM_TOKEN = "7654321098:AAHsEcReT-telegram-token_Zq8"

@@ -11,9 +11,9 @@ from PIL import Image
 
 from bot.service import BotService
 from bot.telegram.app import build_application, frontend_of, polling
+from generator.contract.config import AdminSettings, Config, TelegramSettings
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator, StoredMessage
 from wanbot.app import open_service
-from wanbot.config import AdminSettings, Config, TelegramSettings
 
 ADMIN = ApiUser(1001, "Ada", "ada")
 ALICE = ApiUser(2002, "Alice", "alice")

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from bot.service import BotService
+from generator.contract.config import BotSettings, Config
 from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator, JSONDict
 from tests.telegram.conftest import ADMIN, ALICE, MALLORY, running_telegram, say, send
 from tests.telegram.test_telegram_bot import job_id_in
-from wanbot.config import BotSettings, Config
 
 GROUP = ApiChat.supergroup(-1001234567890, "video club")
 OTHER_GROUP = ApiChat.supergroup(-1009876543210, "another club")

@@ -10,13 +10,13 @@ import pytest
 
 from bot.jobstore import JobState
 from bot.service import BotService
-from generator.encode import probe_mp4
-from generator.loader import LoadedModels
-from generator.mux import probe_audio
+from generator.contract.config import Config
+from generator.contract.encode import probe_mp4
+from generator.contract.mux import probe_audio
+from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from tests.telegram.bot_api import ApiChat, BotApiEmulator, StoredMessage
 from tests.telegram.conftest import ADMIN, ALICE, MALLORY, png, running_telegram, say, send
-from wanbot.config import Config
 
 JOB = re.compile(r"Job ([0-9a-f]{12})")
 ADMIN_ACTIONS = [

@@ -27,10 +27,10 @@ from diffusers import (
 from scipy.signal import resample_poly
 from transformers import T5Config, T5EncoderModel
 
-from generator.audio_presets import STABLE_AUDIO_GUIDANCE, STABLE_AUDIO_NEGATIVE_PROMPT, AudioPreset
-from generator.errors import GenerationCancelled, GeneratorConfigError
-from generator.mux import Soundtrack, fit_duration
-from generator.tiny import build_tokenizer, tiny_t5_config
+from generator.contract.audio_presets import STABLE_AUDIO_GUIDANCE, STABLE_AUDIO_NEGATIVE_PROMPT, AudioPreset
+from generator.contract.errors import GenerationCancelled, GeneratorConfigError
+from generator.contract.mux import Soundtrack, fit_duration
+from generator.engine.tiny import build_tokenizer, tiny_t5_config
 
 logger = logging.getLogger("wanbot.generator")
 

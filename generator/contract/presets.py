@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from generator.errors import GeneratorConfigError
+from generator.contract.errors import GeneratorConfigError
 
 ASPECTS = ("16:9", "9:16", "1:1")
 

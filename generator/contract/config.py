@@ -13,9 +13,8 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from bot.moderation import ModerationSettings
-from credits.settings import CreditsSettings
-from generator.options import GeneratorSettings
+from generator.contract.credits_config import CreditsSettings
+from generator.contract.options import GeneratorSettings
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -74,6 +73,24 @@ class BotSettings(Section):
     max_jobs_waiting: int = Field(default=500, ge=0)  # unfinished jobs of everyone together
     max_jobs_waiting_per_chat: int = Field(default=50, ge=0)  # in one Telegram chat or Discord channel
     max_queued_image_bytes: int = Field(default=40 * 1024 * 1024, ge=0)  # input images one account has in Redis
+
+
+class ChatPolicy(BaseModel):
+    """`[moderation.chats."telegram:-100123"]`: one chat's (or Discord channel's) own rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blocked_words: list[str] = []  # added to the global list in this chat
+    allow_video: bool = True  # false: /video is refused here (a support channel, say)
+
+
+class ModerationSettings(BaseModel):
+    """The `[moderation]` config section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blocked_words: list[str] = []
+    chats: dict[str, ChatPolicy] = {}
 
 
 class Config(Section):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.errors import GeneratorConfigError
+from generator.contract.errors import GeneratorConfigError
 
 # The model card's diffusers example (and diffusers' Stable Audio docs): guidance 7 (the pipeline's
 # default too) and this negative prompt.

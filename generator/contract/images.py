@@ -20,7 +20,7 @@ from io import BytesIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from generator.errors import BadImage
+from generator.contract.errors import BadImage
 
 logger = logging.getLogger("wanbot.images")
 
@@ -110,7 +110,7 @@ class ImageChecker:
         logger.info("decoding a %d-byte %s image of %s", len(data), sniff(data), sender)
         started = time.monotonic()
         child = await asyncio.create_subprocess_exec(  # no token in its environment, no data dir as its cwd
-            sys.executable, "-I", "-m", "generator.images", str(self.max_pixels), env=_child_env(), cwd="/",
+            sys.executable, "-I", "-m", "generator.contract.images", str(self.max_pixels), env=_child_env(), cwd="/",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             async with asyncio.timeout(self.timeout_s):

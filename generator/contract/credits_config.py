@@ -6,8 +6,9 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from credits.models import MAX_CREDITS
-
+# The most credits an account may hold (the ledger's schema triggers enforce it): far below SQLite's
+# 2^63, so balances, journal sums and totals over every account stay exact integers.
+MAX_CREDITS = 10**12
 # Prices are rounded to this many decimals before rounding up, so 2.0 * 5 * 0.6 costs 6, not 7.
 PRICE_DECIMALS = 6
 AUDIO = "audio"  # the price table's key for a soundtrack, added per second to the resolution's price

@@ -1,28 +1,19 @@
 """The `[generator]` config section, and the start-up check that this machine can run it.
 
-The bot process loads this model with the rest of the config, so torch is imported only inside the
-methods that the worker calls.
+The bot process loads this model with the rest of the config; what depends on the machine (device,
+dtypes, kernels) is checked by `generator.engine.machine` on the worker.
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from generator.audio_presets import get_audio_preset
-from generator.errors import GeneratorConfigError
-from generator.presets import Preset, get_preset
-
-if TYPE_CHECKING:
-    import torch
+from generator.contract.audio_presets import get_audio_preset
+from generator.contract.presets import Preset, get_preset
 
 DTYPES = ("bfloat16", "float16", "float32")
-# Attention backends that run on a CPU; every other one is a CUDA kernel.
-CPU_ATTENTION_BACKENDS = ("native", "_native_math")
-FP8_MATMUL_CAPABILITY = (8, 9)  # fp8 tensor cores: Ada and Hopper onwards
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 class LoraSettings(BaseModel):
@@ -78,67 +69,9 @@ class GeneratorSettings(BaseModel):
             get_audio_preset(name)
         return name
 
-    def resolved_device(self) -> str:
-        import torch
-
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
-    def resolved_dtype(self, preset: Preset) -> torch.dtype:
-        import torch
-
-        return getattr(torch, self.dtype or preset.default_dtype)
-
-    def validate_for(self, preset: Preset, device: str) -> None:
-        """Refuse, with every reason at once, a combination this machine cannot run."""
-        problems = [*self._device_problems(device), *self._model_problems(preset), *self._lora_problems(preset)]
-        if problems:
-            raise GeneratorConfigError(f"[generator] for preset {preset.name}: " + "; ".join(problems))
-
-    def _device_problems(self, device: str) -> list[str]:
-        import torch
-
-        if not _DEVICE.match(device):
-            return [f"device {device!r} is not auto, cpu, cuda or cuda:N"]
-        problems: list[str] = []
-        on_cpu = device == "cpu"
-        if not on_cpu and not torch.cuda.is_available():
-            problems.append(f"device {device} was asked for but torch sees no CUDA GPU")
-        if on_cpu and self.memory_mode != "gpu":
-            problems.append(f"memory_mode {self.memory_mode} needs a CUDA GPU; use memory_mode = \"gpu\" on a CPU")
-        if on_cpu and self.compile_blocks:
-            problems.append("compile_blocks needs a CUDA GPU")
-        if self.compile_blocks and self.memory_mode == "fp8":
-            # The fp8 casting hooks make parameters inside the compiled blocks, which torch.compile cannot trace.
-            problems.append("compile_blocks does not work with memory_mode fp8 (use fp8_matmul to compile fp8)")
-        if self.fp8_matmul:
-            problems.extend(self._fp8_matmul_problems(device))
-        if on_cpu and self.audio_offload:
-            problems.append("audio_offload needs a CUDA GPU (on a CPU there is nothing to offload to)")
-        if self.attention_backend:
-            problems.extend(_attention_problems(self.attention_backend, on_cpu))
-        return problems
-
-    def _fp8_matmul_problems(self, device: str) -> list[str]:
-        import importlib.util
-
-        import torch
-
-        problems: list[str] = []
-        if self.memory_mode != "gpu":
-            problems.append(f"fp8_matmul quantizes the weights on the card: it needs memory_mode \"gpu\", "
-                            f"not {self.memory_mode}")
-        if device == "cpu" or not torch.cuda.is_available():
-            problems.append("fp8_matmul needs a CUDA GPU with fp8 tensor cores (Ada or Hopper)")
-        elif (capability := torch.cuda.get_device_capability(device)) < FP8_MATMUL_CAPABILITY:
-            problems.append(f"fp8_matmul needs compute capability 8.9 or newer; {device} has "
-                            f"{'.'.join(map(str, capability))}")
-        if (self.dtype or "bfloat16") != "bfloat16":
-            problems.append(f"fp8_matmul scales bfloat16 weights row by row: it needs dtype bfloat16, not {self.dtype}")
-        if importlib.util.find_spec("torchao") is None:
-            problems.append("fp8_matmul needs torchao: pip install 'wanbot[fp8]'")
-        return problems
+    def problems(self, preset: Preset) -> list[str]:
+        """What is wrong with these settings for `preset`, whatever the machine (the engine adds the machine's)."""
+        return [*self._model_problems(preset), *self._lora_problems(preset)]
 
     def _model_problems(self, preset: Preset) -> list[str]:
         problems: list[str] = []
@@ -168,18 +101,3 @@ class GeneratorSettings(BaseModel):
         if preset.boundary_ratio is None and self.lora.guidance_2 is not None:
             problems.append(f"lora.guidance_2 is for the low-noise expert, and {preset.name} has a single expert")
         return problems
-
-
-def _attention_problems(backend: str, on_cpu: bool) -> list[str]:
-    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
-
-    known = [name.value for name in AttentionBackendName]
-    if backend not in known:
-        return [f"attention_backend {backend!r} is unknown to diffusers; known: {', '.join(known)}"]
-    if on_cpu and backend not in CPU_ATTENTION_BACKENDS:
-        return [f"attention_backend {backend} needs a CUDA GPU; on a CPU use {' or '.join(CPU_ATTENTION_BACKENDS)}"]
-    try:
-        _check_attention_backend_requirements(AttentionBackendName(backend))
-    except RuntimeError as error:  # the kernel's package is missing or too old; diffusers says which
-        return [f"attention_backend {backend}: {error}"]
-    return []

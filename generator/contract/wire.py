@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.jobs import Failure
+from generator.contract.jobs import Failure
 
 
 def dumps(data: dict[str, Any]) -> bytes:

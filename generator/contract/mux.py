@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from generator.encode import BUDGET_SHARE, shrink_mp4
-from generator.errors import VideoTooLarge
+from generator.contract.encode import BUDGET_SHARE, shrink_mp4
+from generator.contract.errors import VideoTooLarge
 
 logger = logging.getLogger("wanbot.generator")
 

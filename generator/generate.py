@@ -13,10 +13,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from generator.errors import BadImage, GeneratorConfigError
-from generator.images import load_image
-from generator.options import GeneratorSettings
-from generator.presets import ASPECTS, get_preset
+from generator.contract.errors import BadImage, GeneratorConfigError
+from generator.contract.images import load_image
+from generator.contract.options import GeneratorSettings
+from generator.contract.presets import ASPECTS, get_preset
 
 logger = logging.getLogger("wanbot.generator")
 
@@ -43,10 +43,10 @@ def _seed(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: GeneratorSettings) -> int:
-    from generator.encode import encode_mp4
-    from generator.loader import load_models
-    from generator.mux import mux_audio
-    from generator.run import GenerationSpec, generate, make_soundtrack, random_seed
+    from generator.contract.encode import encode_mp4
+    from generator.contract.mux import mux_audio
+    from generator.engine.loader import load_models
+    from generator.engine.run import GenerationSpec, generate, make_soundtrack, random_seed
 
     try:
         preset = get_preset(settings.preset)

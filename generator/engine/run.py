@@ -15,11 +15,11 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 
-from generator.audio import generate_audio, normalize_loudness
-from generator.errors import GenerationCancelled, NoAudioModel
-from generator.images import fit_image
-from generator.loader import LoadedModels
-from generator.mux import Soundtrack
+from generator.contract.errors import GenerationCancelled, NoAudioModel
+from generator.contract.images import fit_image
+from generator.contract.mux import Soundtrack
+from generator.engine.audio import generate_audio, normalize_loudness
+from generator.engine.loader import LoadedModels
 
 logger = logging.getLogger("wanbot.generator")
 

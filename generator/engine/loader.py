@@ -23,12 +23,13 @@ from diffusers import (
 )
 from diffusers.models import ModelMixin
 
-from generator.audio import load_audio_pipeline
-from generator.audio_presets import AudioPreset, get_audio_preset
-from generator.errors import GeneratorConfigError
-from generator.options import GeneratorSettings, LoraSettings
-from generator.presets import Preset
-from generator.tiny import build_tiny_components
+from generator.contract.audio_presets import AudioPreset, get_audio_preset
+from generator.contract.errors import GeneratorConfigError
+from generator.contract.options import GeneratorSettings, LoraSettings
+from generator.contract.presets import Preset
+from generator.engine.audio import load_audio_pipeline
+from generator.engine.machine import resolved_device, resolved_dtype, validate_for
+from generator.engine.tiny import build_tiny_components
 
 logger = logging.getLogger("wanbot.generator")
 
@@ -48,9 +49,9 @@ class LoadedModels:
 
 
 def load_models(preset: Preset, settings: GeneratorSettings) -> LoadedModels:
-    device = settings.resolved_device()
-    settings.validate_for(preset, device)
-    dtype = settings.resolved_dtype(preset)
+    device = resolved_device(settings)
+    validate_for(settings, preset, device)
+    dtype = resolved_dtype(settings, preset)
     started = time.perf_counter()
     text_to_video, image_to_video = _build(preset, settings, dtype)
     for pipe in (text_to_video, image_to_video):

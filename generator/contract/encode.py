@@ -18,7 +18,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-from generator.errors import VideoTooLarge
+from generator.contract.errors import VideoTooLarge
 
 logger = logging.getLogger("wanbot.generator")
 

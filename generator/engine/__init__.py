@@ -1,0 +1,1 @@
+"""The GPU side: diffusers pipelines loaded once per worker, one render with progress and cancel."""

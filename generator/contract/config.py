@@ -60,7 +60,7 @@ class BotSettings(Section):
     max_prompt_chars: int = Field(default=800, ge=10)
     max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=4096)
-    image_check_timeout_s: float = Field(default=10, gt=0)  # decoding one upload; slower ones are refused
+    image_check_timeout_s: float = Field(default=10, gt=0)  # CPU seconds to decode one upload; slower: refused
     status_interval_s: float = Field(default=2.0, ge=0)
     poll_interval_s: float = Field(default=1.0, ge=0.05)
     output_dir: str = "videos"

@@ -14,6 +14,8 @@ import asyncio
 import logging
 import math
 import os
+import resource
+import signal
 import sys
 import time
 from io import BytesIO
@@ -30,6 +32,7 @@ MAX_ASPECT = 4.0
 MIN_SIDE = 32  # smaller pictures hold nothing to animate
 CHECKS_AT_ONCE = 2  # child processes decoding uploads at the same time, whoever sent them
 REFUSED_EXIT = 3  # the child's exit status for a BadImage; its message is on stdout
+WALL_LIMIT_FACTOR = 10  # a child still running after this many times its CPU budget gets no CPU: killed
 NOT_READABLE = "That file is not an image I can read; please send a JPEG, PNG or WebP."
 EMPTY = "The image is empty (0 bytes). Please send it again."
 
@@ -86,7 +89,12 @@ def load_image(data: bytes, max_pixels: int) -> Image.Image:
 
 class ImageChecker:
     """Decodes uploads off the event loop: in a child process, `CHECKS_AT_ONCE` at a time, each within
-    `timeout_s`, and one at a time per sender, so nobody can take every slot."""
+    `timeout_s` seconds of CPU time, and one at a time per sender, so nobody can take every slot.
+
+    The budget is CPU time (the kernel stops the child at it), not wall time: what a hostile image costs
+    is CPU, and a busy machine stretches a harmless decode's wall time without making it any costlier.
+    A child that gets no CPU at all is still killed after `WALL_LIMIT_FACTOR` times the budget.
+    """
 
     def __init__(self, max_pixels: int, timeout_s: float) -> None:
         self.max_pixels = max_pixels
@@ -110,20 +118,20 @@ class ImageChecker:
         logger.info("decoding a %d-byte %s image of %s", len(data), sniff(data), sender)
         started = time.monotonic()
         child = await asyncio.create_subprocess_exec(  # no token in its environment, no data dir as its cwd
-            sys.executable, "-I", "-m", "generator.contract.images", str(self.max_pixels), env=_child_env(), cwd="/",
+            sys.executable, "-I", "-m", "generator.contract.images", str(self.max_pixels), str(self.timeout_s),
+            env=_child_env(), cwd="/",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s * WALL_LIMIT_FACTOR):
                 verdict, stderr = await child.communicate(data)
         except TimeoutError:
-            logger.warning("image of %s (%d bytes) still decoding after %.1fs: refused", sender, len(data),
-                           self.timeout_s)
-            raise BadImage(f"That image takes too long to read (over {self.timeout_s:g} s); "
-                           "please send a simpler JPEG, PNG or WebP.") from None
+            raise self._too_slow(sender, data) from None
         finally:
             if child.returncode is None:
                 child.kill()
                 await child.wait()
+        if child.returncode == -signal.SIGXCPU:  # the kernel stopped it at its CPU budget
+            raise self._too_slow(sender, data)
         if child.returncode == REFUSED_EXIT:
             raise BadImage(verdict.decode())
         if child.returncode != 0:
@@ -133,14 +141,23 @@ class ImageChecker:
             raise BadImage("The image could not be read; it may be damaged. Please send it again.")
         logger.debug("image of %s (%d bytes) checked in %.2fs", sender, len(data), time.monotonic() - started)
 
+    def _too_slow(self, sender: str, data: bytes) -> BadImage:
+        logger.warning("image of %s (%d bytes) still decoding after its %.1fs budget: refused", sender, len(data),
+                       self.timeout_s)
+        return BadImage(f"That image takes too long to read (over {self.timeout_s:g} s); "
+                        "please send a simpler JPEG, PNG or WebP.")
+
 
 def _child_env() -> dict[str, str]:
     """Only what loading shared libraries may need: the bot's environment holds its tokens."""
     return {name: os.environ[name] for name in ("LD_LIBRARY_PATH",) if name in os.environ}
 
 
-def _check_stdin(max_pixels: int) -> int:
-    """The child's side: the image on stdin, at a low CPU priority; its exit status is the verdict."""
+def _check_stdin(max_pixels: int, cpu_budget_s: float) -> int:
+    """The child's side: the image on stdin, at a low CPU priority and within its CPU budget (SIGXCPU
+    past it); its exit status is the verdict."""
+    budget = math.ceil(cpu_budget_s)  # the kernel counts whole seconds
+    resource.setrlimit(resource.RLIMIT_CPU, (budget, budget + 1))
     os.nice(10)  # the bot's event loop comes first when the cores are busy
     try:
         load_image(sys.stdin.buffer.read(), max_pixels)
@@ -192,4 +209,4 @@ def _crop_aspect(image: Image.Image) -> Image.Image:
 
 
 if __name__ == "__main__":
-    sys.exit(_check_stdin(int(sys.argv[1])))
+    sys.exit(_check_stdin(int(sys.argv[1]), float(sys.argv[2])))

@@ -1,14 +1,15 @@
 """`/admin grant|take|quota|ban|unban|user|stats|refund`: checked against the configured admin ids
 on every call, whatever the front end, and journaled with the admin as actor.
 
-Each action is a typed function (`grant(service, admin, account, amount, note)`, …); `run_admin`
-parses the chat text into them and Discord's subcommands pass their options straight in, so an
-option's value is never re-split into words.
+Each action is a typed command (`Grant(account, amount, note)`, …) run by `run`: `parse_admin`
+builds them from chat text and Discord's subcommands from their options, so an option's value is
+never re-split into words.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
@@ -35,39 +36,125 @@ QUOTA_USAGE = "Usage: /admin quota ACCOUNT [daily N|default] [jobs N|default]"
 Override = int | Unchanged | None  # a quota: a number, None (back to the configured default) or unchanged
 
 
-async def run_admin(service: BotService, admin: User, args: str, target_account: str | None) -> str:
-    _require_admin(service, admin)
+@dataclass(frozen=True)
+class Grant:
+    account: str
+    amount: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Take:
+    account: str
+    amount: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Quota:
+    account: str
+    daily: Override = UNCHANGED
+    jobs: Override = UNCHANGED
+
+
+@dataclass(frozen=True)
+class Ban:
+    account: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Unban:
+    account: str
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    account: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    pass
+
+
+@dataclass(frozen=True)
+class Refund:
+    job: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """`/admin` alone: the list of admin commands."""
+
+
+AdminCommand = Grant | Take | Quota | Ban | Unban | UserInfo | Stats | Refund | Usage
+
+
+async def run(service: BotService, admin: User, command: AdminCommand) -> str:
+    """The one executor of admin commands, however they were built (text or Discord's options)."""
+    require_admin(service, admin)
+    match command:
+        case Grant(account, amount, note):
+            return await grant(service, admin, account, amount, note)
+        case Take(account, amount, note):
+            return await take(service, admin, account, amount, note)
+        case Quota(account, daily, jobs):
+            return await quota(service, admin, account, daily=daily, jobs=jobs)
+        case Ban(account, reason):
+            return await ban(service, admin, account, reason)
+        case Unban(account):
+            return await unban(service, admin, account)
+        case UserInfo(account):
+            return await user_info(service, admin, account)
+        case Stats():
+            return await stats(service, admin)
+        case Refund(job):
+            return await refund(service, admin, job)
+        case Usage():
+            return USAGE
+    raise AssertionError(f"unhandled admin command {command!r}")
+
+
+def parse_admin(args: str, target_account: str | None) -> AdminCommand:
+    """The text form, `grant ACCOUNT N [note]` and so on, as a typed command."""
     words = args.split()
     if not words:
-        return USAGE
+        return Usage()
     action, rest = words[0].lower(), words[1:]
-    ledger = service.ledger
     if action == "stats":
-        stats = await ledger.stats()
-        by_state = await service.jobs.count_by_state()
-        jobs = ", ".join(f"{state} {count}" for state, count in sorted(by_state.items())) or "none"
-        return (f"{stats.accounts} accounts ({stats.banned} banned), {stats.total_balance} credits held by users, "
-                f"{stats.reserved_credits} reserved by {stats.active_reservations} jobs; today "
-                f"{stats.captured_today} spent, {stats.granted_today} granted. Jobs: {jobs}. "
-                f"{await _redis_memory(service)}")
+        return Stats()
     if action == "refund":
         if len(rest) != 1:
             raise UserError("Usage: /admin refund JOB")
-        return await refund(service, admin, rest[0])
+        return Refund(rest[0])
+    if action not in ("grant", "take", "quota", "ban", "unban", "user"):
+        raise UserError(f"Unknown admin command {action!r}. {USAGE}")
     account, rest = _account(rest, target_account)
     if action in ("grant", "take"):
-        change = grant if action == "grant" else take
-        return await change(service, admin, account, _amount(rest), " ".join(rest[1:]))
+        change = Grant if action == "grant" else Take
+        return change(account, _amount(rest), " ".join(rest[1:]))
     if action == "quota":
         daily, jobs = _quota_words(rest)
-        return await quota(service, admin, account, daily=daily, jobs=jobs)
+        return Quota(account, daily=daily, jobs=jobs)
     if action == "ban":
-        return await ban(service, admin, account, " ".join(rest))
+        return Ban(account, " ".join(rest))
     if action == "unban":
-        return await unban(service, admin, account)
-    if action == "user":
-        return await user_info(service, admin, account)
-    raise UserError(f"Unknown admin command {action!r}. {USAGE}")
+        return Unban(account)
+    return UserInfo(account)
+
+
+async def stats(service: BotService, admin: User) -> str:
+    """Totals over all accounts and jobs, and Redis' memory."""
+    require_admin(service, admin)
+    ledger = service.ledger
+    totals = await ledger.stats()
+    by_state = await service.jobs.count_by_state()
+    jobs = ", ".join(f"{state} {count}" for state, count in sorted(by_state.items())) or "none"
+    return (f"{totals.accounts} accounts ({totals.banned} banned), {totals.total_balance} credits held by users, "
+            f"{totals.reserved_credits} reserved by {totals.active_reservations} jobs; today "
+            f"{totals.captured_today} spent, {totals.granted_today} granted. Jobs: {jobs}. "
+            f"{await _redis_memory(service)}")
 
 
 async def _redis_memory(service: BotService) -> str:
@@ -135,7 +222,7 @@ async def user_info(service: BotService, admin: User, account: str) -> str:
 
 async def refund(service: BotService, admin: User, job_id: str) -> str:
     """Give a job's credits back: a charged job is refunded, an unfinished one cancelled at no cost."""
-    _require_admin(service, admin)
+    require_admin(service, admin)
     record = await service.jobs.get(job_id.strip())
     if record is None:
         raise UserError(f"There is no job {job_id}.")
@@ -150,7 +237,7 @@ async def refund(service: BotService, admin: User, job_id: str) -> str:
     return f"Refunded {amount} credits of job {record.job_id} to {record.account}."
 
 
-def _require_admin(service: BotService, admin: User) -> None:
+def require_admin(service: BotService, admin: User) -> None:
     """Every action checks the caller itself, whichever front end or parser called it."""
     if not service.is_admin(admin):
         logger.warning("refused /admin from %s", admin.account)
@@ -159,7 +246,7 @@ def _require_admin(service: BotService, admin: User) -> None:
 
 def _authorised(service: BotService, admin: User, account: str) -> str:
     """The admin check, then the account as the ledger stores it (InvalidAccount tells the admin why not)."""
-    _require_admin(service, admin)
+    require_admin(service, admin)
     return parse_account(account)
 
 

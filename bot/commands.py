@@ -1,20 +1,63 @@
-"""Chat commands as text, the same words on every platform: `/video`, `/balance`, `/queue`,
-`/cancel`, `/help`, `/admin …`. Front ends that receive text (console, Telegram) pass each
-message here and post the answer; the Discord adapter calls the same service methods."""
+"""The chat commands as typed data, one executor, and `/help` written from one command table.
+
+`/video`, `/balance`, `/queue`, `/cancel [job]`, `/help` and `/admin …` are dataclasses. Front ends
+that receive text (console, Telegram) build them with `parse_command`; Discord builds them straight
+from its typed options. `execute` runs any of them. No front end ever builds command text.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
-from bot.admin import run_admin
-from bot.errors import UserError
+from bot import admin
+from bot.admin import AdminCommand, parse_admin
 from bot.frontend import User
 from bot.messages import as_typed, balance_text, cancelled_text, submitted_text
+from bot.requests import VideoOptions, parse_video_options
 from bot.service import BotService
-from credits.errors import LedgerError
+from generator.contract.errors import Refusal
 
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Video:
+    options: VideoOptions
+
+
+@dataclass(frozen=True)
+class Balance:
+    pass
+
+
+@dataclass(frozen=True)
+class Queue:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    job: str | None = None  # None: the user's newest unfinished job
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Admin:
+    command: AdminCommand
+
+
+@dataclass(frozen=True)
+class Unknown:
+    word: str
+
+
+Command = Video | Balance | Queue | Cancel | Help | Admin | Unknown
 
 
 @dataclass
@@ -35,36 +78,65 @@ def split_command(text: str) -> tuple[str, str] | None:
     return (match.group(1).lower(), (match.group(2) or "").strip()) if match else None
 
 
+def parse_command(word: str, args: str, target_account: str | None = None) -> Command:
+    """The typed command of one command word and its arguments (a Refusal for bad flags or words)."""
+    if word == "video":
+        return Video(parse_video_options(args))
+    if word == "balance":
+        return Balance()
+    if word == "queue":
+        return Queue()
+    if word == "cancel":
+        return Cancel(args or None)
+    if word in ("help", "start"):
+        return Help()
+    if word == "admin":
+        return Admin(parse_admin(args, target_account))
+    return Unknown(word)
+
+
 async def handle(service: BotService, message: Message) -> str | None:
-    """Run one command and return the reply text (None: not a command for us; empty: say nothing)."""
+    """`run_text`, with a refusal as its sentence (quiet: empty): this is the console's error handler."""
+    try:
+        return await run_text(service, message)
+    except Refusal as error:
+        return "" if error.quiet else error.user_message
+
+
+async def run_text(service: BotService, message: Message) -> str | None:
+    """A text front end's whole path: admit, parse, run; the reply text (None: not a command for us).
+    Raises a Refusal for the front end's error handler."""
     parsed = split_command(message.text)
     if parsed is None:
         return None
+    service.admit(message.user)
     word, args = parsed
-    try:
-        service.admit(message.user)
-        if word == "video":
-            return await _video(service, message, args)
-        if word == "balance":
-            return balance_text(await service.balance(message.user))
-        if word == "queue":
-            return await _queue(service, message.user)
-        if word == "cancel":
-            record = await service.cancel(message.user, args or None)
-            return cancelled_text(record)
-        if word in ("help", "start"):
-            return await help_text(service, message.user)
-        if word == "admin":
-            return await run_admin(service, message.user, args, message.target_account)
-        return f"Unknown command /{word}. Try /help."
-    except (UserError, LedgerError) as error:
-        return "" if getattr(error, "quiet", False) else error.user_message
+    if word == "admin":
+        admin.require_admin(service, message.user)  # before parsing: a non-admin learns nothing of the syntax
+    return await execute(service, message, parse_command(word, args, message.target_account))
 
 
-async def _video(service: BotService, message: Message, args: str) -> str:
-    submitted = await service.submit(message.user, args, message.reply_to, message.image,
-                                     message.max_upload_bytes)
-    return submitted_text(submitted, image=message.image is not None)
+async def execute(service: BotService, message: Message, command: Command, style: HelpStyle = "flags") -> str:
+    """Run one command for `message.user` (admitted by the caller already); a Refusal is the user's answer."""
+    user = message.user
+    match command:
+        case Video(options):
+            submitted = await service.submit(user, options, message.reply_to, message.image,
+                                             message.max_upload_bytes)
+            return submitted_text(submitted, image=message.image is not None)
+        case Balance():
+            return balance_text(await service.balance(user))
+        case Queue():
+            return await _queue(service, user)
+        case Cancel(job):
+            return cancelled_text(await service.cancel(user, job))
+        case Help():
+            return await help_text(service, user, style)
+        case Admin(action):
+            return await admin.run(service, user, action)
+        case Unknown(word):
+            return f"Unknown command /{word}. Try /help."
+    raise AssertionError(f"unhandled command {command!r}")
 
 
 async def _queue(service: BotService, user: User) -> str:
@@ -78,7 +150,32 @@ async def _queue(service: BotService, user: User) -> str:
     return "\n".join(lines)
 
 
-async def help_text(service: BotService, user: User) -> str:
+# -- /help, from one table: text front ends show flags, Discord its options -----------------------
+
+HelpStyle = Literal["flags", "options"]
+
+
+@dataclass(frozen=True)
+class VideoOption:
+    """One `/video` setting as each kind of front end spells it."""
+
+    flag: str  # --ar, as typed in text
+    option: str  # aspect, Discord's option name
+    values: str  # what it takes, e.g. 16:9|9:16|1:1
+
+
+def video_options(service: BotService) -> list[VideoOption]:
+    preset = service.preset
+    return [
+        VideoOption("--ar", "aspect", "16:9|9:16|1:1"),
+        VideoOption("--res", "resolution", "|".join(preset.resolutions)),
+        VideoOption("--seconds", "seconds", f"N (up to {preset.max_seconds:g})"),
+        VideoOption("--seed", "seed", "N"),
+        VideoOption("--neg", "negative", '"what to avoid"'),
+    ]
+
+
+async def help_text(service: BotService, user: User, style: HelpStyle = "flags") -> str:
     preset = service.preset
     view = await service.balance(user)
     prices = ", ".join(
@@ -86,18 +183,29 @@ async def help_text(service: BotService, user: User) -> str:
         for res in preset.resolutions
     )
     toy = "\n⚠ This bot runs the tiny test model: it makes noise, not real videos." if preset.is_toy else ""
-    image = " Attach an image (or reply to one) to animate it." if preset.image_to_video else ""
+    flags = style == "flags"
+    if flags:
+        usage = "/video <prompt> [flags]"
+        image = " Attach an image (or reply to one) to animate it." if preset.image_to_video else ""
+        settings = "   ".join(f"{option.flag} {option.values}" for option in video_options(service))
+    else:
+        usage = "/video prompt:… [options]"
+        image = " Pick a picture in its image option to animate it." if preset.image_to_video else ""
+        settings = " · ".join(f"{option.option}: {option.values.strip(chr(34))}" for option in video_options(service))
     sound = ""
     if service.makes_sound:
         extra = service.config.credits.price(preset.name, preset.resolutions[0], preset.max_seconds, audio=True) - \
             service.config.credits.price(preset.name, preset.resolutions[0], preset.max_seconds)
-        default = " (on by default; --audio off for silence)" if service.config.bot.audio_default else ""
-        sound = f"\n  --audio for a soundtrack{default}, --sound \"what it sounds like\": +{extra} credits"
+        if flags:
+            default = " (on by default; --audio off for silence)" if service.config.bot.audio_default else ""
+            sound = f"\n  --audio for a soundtrack{default}, --sound \"what it sounds like\": +{extra} credits"
+        else:
+            default = " (on by default; audio: False for silence)" if service.config.bot.audio_default else ""
+            sound = f"\n  audio: True for a soundtrack{default}, sound: what it sounds like: +{extra} credits"
     return (
         f"wanbot makes short videos with {preset.name}.{toy}\n"
-        f"/video <prompt> [flags] — make a video.{image}\n"
-        f"  --ar 16:9|9:16|1:1   --res {'|'.join(preset.resolutions)}   "
-        f"--seconds N (up to {preset.max_seconds:g})   --seed N   --neg \"what to avoid\"{sound}\n"
+        f"{usage} — make a video.{image}\n"
+        f"  {settings}{sound}\n"
         "/balance — your credits · /queue — your jobs · /cancel [job] — stop a job\n"
         f"{_cancel_terms(service)}\n"
         f"Prices: {prices} credits. New users get {service.config.credits.signup_grant}, "

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
+from generator.contract.errors import Refusal
 
-class UserError(Exception):
-    """A refusal the user caused and can fix; nothing was queued or charged.
 
-    A `quiet` refusal is not answered (a flood of commands gets one answer, not one each).
-    """
-
-    quiet = False
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+class UserError(Refusal):
+    """A refusal the user caused and can fix; nothing was queued or charged."""
 
 
 class NotAdmin(UserError):

@@ -16,7 +16,7 @@ from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
 
 from generator.contract import metrics, wire
-from generator.contract.jobs import JOB_FUNCTION, Failure, VideoJob, image_key, progress_key, result_key
+from generator.contract.jobs import JOB_FUNCTION, Failure, FailureKind, VideoJob, image_key, progress_key, result_key
 from generator.contract.jobs import Progress as WorkerProgress
 
 logger = logging.getLogger("wanbot.queue")
@@ -199,21 +199,21 @@ def _decode_progress(job_id: str, raw: bytes | None) -> WorkerProgress | None:
         return None
 
 
-def describe_failure(result: JobResult) -> tuple[str, str | None]:
-    """(reason for the log, message for the user or None) of a failed arq result.
+# What the user is told of each kind of failure that carries no message of its own, and what is logged.
+FAILURE_TEXT: dict[FailureKind, tuple[str | None, str | None]] = {
+    "timeout": ("timed out", "it took longer than the time limit"),
+    "cancelled": ("cancelled on the worker", "it was cancelled"),
+    "retries_exceeded": (None, "the GPU worker running it stopped each time it tried"),
+    "expired": (None, "no GPU worker was free to take it in time"),
+    "failed": (None, None),
+}
 
-    arq's own failures carry no user message: they are told apart by class name and message.
-    """
+
+def describe_failure(result: JobResult) -> tuple[str, str | None]:
+    """(reason for the log, message for the user or None) of a failed arq result: its kind, looked up."""
     failure = _read_failure(result.result)
-    if failure.error == "TimeoutError":
-        return "timed out", "it took longer than the time limit"
-    if failure.error == "CancelledError":
-        return "cancelled on the worker", "it was cancelled"
-    if failure.error == "JobExecutionFailed" and "retries exceeded" in failure.message:
-        return failure.message, "the GPU worker running it stopped each time it tried"
-    if failure.error == "JobExecutionFailed" and "expired" in failure.message:
-        return failure.message, "no GPU worker was free to take it in time"
-    return failure.message or failure.error, failure.user_message
+    reason, user_message = FAILURE_TEXT[failure.kind]
+    return reason or failure.message or failure.error, failure.user_message or user_message
 
 
 def _read_failure(value: Any) -> Failure:

@@ -7,6 +7,7 @@ and `--sound "..."` (what it should sound like). Values may be quoted with strai
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -56,9 +57,41 @@ def clean_text(text: str, what: str) -> str:
     return " ".join(text.split())
 
 
+@dataclass(frozen=True)
+class VideoOptions:
+    """`/video` as the user gave it, typed but not yet checked against the preset: None is left out.
+
+    The text parser builds it from flags (`parse_video_options`), Discord straight from its typed
+    options; `build_request` checks either against the preset, so every platform refuses alike.
+    """
+
+    prompt: str
+    aspect: str | None = None
+    resolution: str | None = None
+    seconds: float | None = None
+    seed: int | None = None
+    negative: str | None = None  # "" (given empty) clears an earlier request's
+    audio: bool | None = None
+    sound: str | None = None
+
+    def given(self) -> dict[str, object]:
+        """The options that were given, by field name."""
+        return {name: value for name, value in dataclasses.asdict(self).items()
+                if name != "prompt" and value is not None}
+
+
+FLAG_OF = {"aspect": "ar", "resolution": "res", "seconds": "seconds", "seed": "seed", "negative": "neg",
+           "audio": "audio", "sound": "sound"}  # VideoOptions field → its text flag
+
+
 def parse_video_request(text: str, preset: Preset, max_prompt_chars: int,
                         base: VideoRequest | None = None, audio_default: bool = False) -> VideoRequest:
     """Split the prompt from its flags, then check it all with `build_request`."""
+    return build_request(parse_video_options(text), preset, max_prompt_chars, base, audio_default)
+
+
+def parse_video_options(text: str) -> VideoOptions:
+    """The prompt and its flags as typed values; the flags' syntax is checked here, their ranges later."""
     flags: dict[str, str] = {}
     for match in _SWITCH.finditer(text):
         name = match.group(1).lower()
@@ -75,41 +108,49 @@ def parse_video_request(text: str, preset: Preset, max_prompt_chars: int,
         if name in flags:
             raise UserError(f"The flag --{name} is given twice.")
         flags[name] = value.strip("\"'“”")
-    return build_request(_FLAG.sub(" ", text), flags, preset, max_prompt_chars, base, audio_default)
+    return VideoOptions(
+        prompt=_FLAG.sub(" ", text),
+        aspect=flags.get("ar"),
+        resolution=flags["res"].lower() if "res" in flags else None,
+        seconds=_number(flags["seconds"]) if "seconds" in flags else None,
+        seed=_whole(flags["seed"]) if "seed" in flags else None,
+        negative=flags.get("neg"),
+        audio=flags["audio"] in _ON if "audio" in flags else None,
+        sound=flags.get("sound"),
+    )
 
 
-def build_request(prompt_text: str, flags: dict[str, str], preset: Preset, max_prompt_chars: int,
+def build_request(options: VideoOptions, preset: Preset, max_prompt_chars: int,
                   base: VideoRequest | None = None, audio_default: bool = False) -> VideoRequest:
-    """Check a prompt and flag values (as typed, keyed by flag name) against the preset.
+    """Check a prompt and typed option values against the preset.
 
-    Flags left out take the preset's defaults, or those of `base` (varying an earlier request).
-    Front ends with real options (Discord) pass them here too, so every platform refuses alike.
+    Options left out take the preset's defaults, or those of `base` (varying an earlier request).
     """
-    prompt = clean_text(prompt_text, "prompt")
+    prompt = clean_text(options.prompt, "prompt")
     if not prompt:
         raise UserError('Please describe the video, e.g. /video a red fox running through snow --ar 16:9')
     if len(prompt) > max_prompt_chars:
         raise UserError(f"The prompt is {len(prompt)} characters long; the limit is {max_prompt_chars}.")
-    negative = clean_text(flags["neg"], "negative prompt") if "neg" in flags else None
+    negative = clean_text(options.negative, "negative prompt") if options.negative is not None else None
     if negative is not None and len(negative) > max_prompt_chars:
         raise UserError(f"The negative prompt is too long; the limit is {max_prompt_chars} characters.")
-    sound = clean_text(flags["sound"], "sound prompt") if "sound" in flags else None
+    sound = clean_text(options.sound, "sound prompt") if options.sound is not None else None
     if sound is not None and len(sound) > max_prompt_chars:
         raise UserError(f"The sound prompt is too long; the limit is {max_prompt_chars} characters.")
     defaults = base or VideoRequest(prompt="", negative_prompt=None, aspect=ASPECTS[0],
                                     resolution=preset.resolutions[0], seconds=preset.max_seconds, seed=None,
                                     audio=audio_default)
-    audio = flags["audio"] in _ON if "audio" in flags else (bool(sound) or defaults.audio)
+    audio = options.audio if options.audio is not None else (bool(sound) or defaults.audio)
     return VideoRequest(
         prompt=prompt,
-        negative_prompt=(negative or None) if "neg" in flags else defaults.negative_prompt,
-        aspect=_choice(flags["ar"], ASPECTS, "--ar") if "ar" in flags else defaults.aspect,
-        resolution=(_choice(flags["res"].lower(), preset.resolutions, "--res") if "res" in flags
+        negative_prompt=(negative or None) if negative is not None else defaults.negative_prompt,
+        aspect=_choice(options.aspect, ASPECTS, "--ar") if options.aspect is not None else defaults.aspect,
+        resolution=(_choice(options.resolution, preset.resolutions, "--res") if options.resolution is not None
                     else defaults.resolution),
-        seconds=_seconds(flags["seconds"], preset) if "seconds" in flags else defaults.seconds,
-        seed=_seed(flags["seed"]) if "seed" in flags else defaults.seed,
+        seconds=_seconds(options.seconds, preset) if options.seconds is not None else defaults.seconds,
+        seed=_seed(options.seed) if options.seed is not None else defaults.seed,
         audio=audio,
-        sound=(sound or None) if "sound" in flags else defaults.sound,
+        sound=(sound or None) if sound is not None else defaults.sound,
     )
 
 
@@ -124,19 +165,28 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
     return value
 
 
-def _seconds(value: str, preset: Preset) -> float:
-    longest = preset.max_seconds
+def _number(value: str) -> float:
     try:
-        seconds = float(value.rstrip("s"))
+        return float(value.rstrip("s"))
     except ValueError:
         raise UserError(f"--seconds must be a number (got {value!r}).") from None
+
+
+def _seconds(seconds: float, preset: Preset) -> float:
+    longest = preset.max_seconds
     shortest = round(4 / preset.fps, 2)
     if not shortest <= seconds <= longest:
         raise UserError(f"--seconds must be between {shortest:g} and {longest:g} for this model.")
     return seconds
 
 
-def _seed(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) > MAX_SEED:
+def _whole(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
         raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED}.")
     return int(value)
+
+
+def _seed(seed: int) -> int:
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be a whole number from 0 to {MAX_SEED}.")
+    return seed

@@ -25,14 +25,14 @@ from bot.jobstore import JobRecord, JobState, JobStore
 from bot.moderation import Moderation
 from bot.queue import VideoQueue
 from bot.ratelimit import RateLimiter
-from bot.requests import VideoRequest, parse_video_request
+from bot.requests import VideoOptions, VideoRequest, build_request, parse_video_request
 from bot.seen import SeenEvents
-from credits.errors import Banned, LedgerError
+from credits.errors import Banned
 from credits.ledger import Ledger
 from credits.models import AccountView
 from generator.contract import metrics
 from generator.contract.config import Config
-from generator.contract.errors import BadImage
+from generator.contract.errors import BadImage, Refusal
 from generator.contract.images import ImageChecker
 from generator.contract.jobs import VideoJob
 from generator.contract.logs import log_context
@@ -63,7 +63,7 @@ class QueueView:
 def _counting_refusals() -> Iterator[None]:
     try:
         yield
-    except (UserError, LedgerError) as error:
+    except Refusal as error:
         metrics.REFUSALS.labels(type(error).__name__).inc()
         raise
 
@@ -106,19 +106,19 @@ class BotService:
     async def submit(
         self,
         user: User,
-        text: str,
+        options: VideoOptions,
         reply_to: dict[str, Any],
         image: bytes | None = None,
         max_upload_bytes: int | None = None,
     ) -> Submitted:
-        """Parse `/video` text and submit it; raises UserError or a LedgerError (nothing charged).
+        """Check `/video`'s options against the preset and submit them; raises a Refusal (nothing charged).
 
         The caller has admitted the user already (`admit`), as every command and button is, once.
         """
         with _counting_refusals(), log_context(account=user.account):
             await self._refuse_banned(user)
-            request = parse_video_request(text, self.preset, self.config.bot.max_prompt_chars,
-                                          audio_default=self.config.bot.audio_default and self.makes_sound)
+            request = build_request(options, self.preset, self.config.bot.max_prompt_chars,
+                                    audio_default=self.config.bot.audio_default and self.makes_sound)
             return await self._submit(user, request, reply_to, image, max_upload_bytes)
 
     async def submit_request(

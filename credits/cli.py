@@ -75,8 +75,11 @@ async def run(args: argparse.Namespace, settings: CreditsSettings) -> int:
         async with await Ledger.open(database, settings) as ledger:
             for line in await _act(ledger, args):
                 print(line)
-    except (LedgerError, sqlite3.Error) as error:
-        print(f"credits: {getattr(error, 'user_message', error)}", file=sys.stderr)
+    except LedgerError as error:
+        print(f"credits: {error.user_message}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        print(f"credits: {error}", file=sys.stderr)
         return 1
     return 0
 

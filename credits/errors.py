@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from generator.contract.errors import Refusal
 
-class LedgerError(Exception):
+
+class LedgerError(Refusal):
     """Base of every ledger refusal; `user_message` is a sentence safe to show in the chat."""
-
-    @property
-    def user_message(self) -> str:
-        return str(self)
 
 
 class InsufficientCredits(LedgerError):

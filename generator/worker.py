@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from generator.contract import metrics, wire
 from generator.contract.config import Config
 from generator.contract.encode import encode_mp4
+from generator.contract.errors import Refusal
 from generator.contract.images import load_image
 from generator.contract.jobs import (
     JOB_FUNCTION,
@@ -232,7 +233,8 @@ async def _run(ctx: dict[str, Any], job: VideoJob) -> dict[str, Any]:
     except Exception as error:
         logger.exception("job %s: render failed", job.job_id)
         metrics.WORKER_JOBS.labels(preset, "failed").inc()
-        raise JobFailed(f"{type(error).__name__}: {error}", getattr(error, "user_message", None)) from None
+        user_message = error.user_message if isinstance(error, Refusal) else None
+        raise JobFailed(f"{type(error).__name__}: {error}", user_message) from None
     finally:
         metrics.WORKER_BUSY.set(0)
         metrics.WORKER_HEARTBEAT.set_to_current_time()

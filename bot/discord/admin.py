@@ -2,50 +2,24 @@
 
 Hidden from members without the Administrator permission by default, and checked against
 `[admins] discord` in code on every call (server admins may change default permissions).
-Each subcommand passes its options as they are to the typed actions of `bot.admin`: an option
+Each subcommand builds the typed command of `bot.admin` from its options as they are: an option
 is never joined into text and split again, so `account: "discord:42 1000000"` stays one (invalid) account.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot import admin as actions
-from bot.errors import UserError
-from bot.frontend import User
-from credits.errors import LedgerError
 from credits.ledger import UNCHANGED
 
-if TYPE_CHECKING:
-    from bot.discord.client import WanbotClient
-    from bot.service import BotService
-
-Action = Callable[["BotService", User], Awaitable[str]]  # an admin action with all but service and caller bound
-
-admin = app_commands.Group(name="admin", description="Credits and moderation (bot admins only)",
-                           default_permissions=discord.Permissions(administrator=True))
+Answer = Callable[[discord.Interaction[Any], actions.AdminCommand], Awaitable[None]]
 
 ACCOUNT = "An account like telegram:12345 (or pick a Discord user)"
-
-
-async def _answer(interaction: discord.Interaction[WanbotClient], action: Action) -> None:
-    """Like every command: defer at once, once per interaction, rate limited; the answer is the caller's alone."""
-    client = interaction.client
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    if not await client.service.seen.first_time(f"discord:interaction:{interaction.id}"):
-        return
-    caller = client.user_of(interaction.user)
-    try:
-        client.service.admit(caller)
-        reply = await action(client.service, caller)
-    except (UserError, LedgerError) as error:
-        reply = "" if getattr(error, "quiet", False) else error.user_message
-    await interaction.edit_original_response(content=(reply or "Slow down, please.")[:2000])
 
 
 def _target(user: discord.User | None, account: str | None) -> str:
@@ -62,58 +36,58 @@ def _quota_value(value: int | None) -> actions.Override:
     return None if value == -1 else value
 
 
-@admin.command(name="grant", description="Add credits to an account")
-@app_commands.describe(user="A Discord user", account=ACCOUNT, amount="Credits", note="Why (kept in the journal)")
-async def grant(interaction: discord.Interaction[WanbotClient], amount: app_commands.Range[int, 1],
-                user: discord.User | None = None, account: str | None = None, note: str = "") -> None:
-    await _answer(interaction, functools.partial(actions.grant, account=_target(user, account), amount=amount,
-                                                 note=note))
+class AdminCommands(app_commands.Group):
+    """The `/admin` group; `answer` runs a typed admin command and edits the answer in (the handlers')."""
 
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(name="admin", description="Credits and moderation (bot admins only)",
+                         default_permissions=discord.Permissions(administrator=True))
+        self.answer = answer
 
-@admin.command(name="take", description="Remove credits from an account")
-@app_commands.describe(user="A Discord user", account=ACCOUNT, amount="Credits", note="Why (kept in the journal)")
-async def take(interaction: discord.Interaction[WanbotClient], amount: app_commands.Range[int, 1],
-               user: discord.User | None = None, account: str | None = None, note: str = "") -> None:
-    await _answer(interaction, functools.partial(actions.take, account=_target(user, account), amount=amount,
-                                                 note=note))
+    @app_commands.command(name="grant", description="Add credits to an account")
+    @app_commands.describe(user="A Discord user", account=ACCOUNT, amount="Credits", note="Why (kept in the journal)")
+    async def grant(self, interaction: discord.Interaction[Any], amount: app_commands.Range[int, 1],
+                    user: discord.User | None = None, account: str | None = None, note: str = "") -> None:
+        await self.answer(interaction, actions.Grant(_target(user, account), amount, note))
 
+    @app_commands.command(name="take", description="Remove credits from an account")
+    @app_commands.describe(user="A Discord user", account=ACCOUNT, amount="Credits", note="Why (kept in the journal)")
+    async def take(self, interaction: discord.Interaction[Any], amount: app_commands.Range[int, 1],
+                   user: discord.User | None = None, account: str | None = None, note: str = "") -> None:
+        await self.answer(interaction, actions.Take(_target(user, account), amount, note))
 
-@admin.command(name="quota", description="Set an account's daily grant and jobs in flight (-1: back to default)")
-@app_commands.describe(user="A Discord user", account=ACCOUNT, daily="Credits each day", jobs="Jobs at once")
-async def quota(interaction: discord.Interaction[WanbotClient], user: discord.User | None = None,
-                account: str | None = None, daily: app_commands.Range[int, -1] | None = None,
-                jobs: app_commands.Range[int, -1] | None = None) -> None:
-    await _answer(interaction, functools.partial(actions.quota, account=_target(user, account),
-                                                 daily=_quota_value(daily), jobs=_quota_value(jobs)))
+    @app_commands.command(name="quota",
+                          description="Set an account's daily grant and jobs in flight (-1: back to default)")
+    @app_commands.describe(user="A Discord user", account=ACCOUNT, daily="Credits each day", jobs="Jobs at once")
+    async def quota(self, interaction: discord.Interaction[Any], user: discord.User | None = None,
+                    account: str | None = None, daily: app_commands.Range[int, -1] | None = None,
+                    jobs: app_commands.Range[int, -1] | None = None) -> None:
+        await self.answer(interaction, actions.Quota(_target(user, account), daily=_quota_value(daily),
+                                                     jobs=_quota_value(jobs)))
 
+    @app_commands.command(name="ban", description="Refuse an account's new jobs")
+    @app_commands.describe(user="A Discord user", account=ACCOUNT, reason="Why")
+    async def ban(self, interaction: discord.Interaction[Any], user: discord.User | None = None,
+                  account: str | None = None, reason: str = "") -> None:
+        await self.answer(interaction, actions.Ban(_target(user, account), reason))
 
-@admin.command(name="ban", description="Refuse an account's new jobs")
-@app_commands.describe(user="A Discord user", account=ACCOUNT, reason="Why")
-async def ban(interaction: discord.Interaction[WanbotClient], user: discord.User | None = None,
-              account: str | None = None, reason: str = "") -> None:
-    await _answer(interaction, functools.partial(actions.ban, account=_target(user, account), reason=reason))
+    @app_commands.command(name="unban", description="Lift a ban")
+    @app_commands.describe(user="A Discord user", account=ACCOUNT)
+    async def unban(self, interaction: discord.Interaction[Any], user: discord.User | None = None,
+                    account: str | None = None) -> None:
+        await self.answer(interaction, actions.Unban(_target(user, account)))
 
+    @app_commands.command(name="user", description="An account's balance, quotas and latest journal entries")
+    @app_commands.describe(user="A Discord user", account=ACCOUNT)
+    async def user_(self, interaction: discord.Interaction[Any], user: discord.User | None = None,
+                    account: str | None = None) -> None:
+        await self.answer(interaction, actions.UserInfo(_target(user, account)))
 
-@admin.command(name="unban", description="Lift a ban")
-@app_commands.describe(user="A Discord user", account=ACCOUNT)
-async def unban(interaction: discord.Interaction[WanbotClient], user: discord.User | None = None,
-                account: str | None = None) -> None:
-    await _answer(interaction, functools.partial(actions.unban, account=_target(user, account)))
+    @app_commands.command(name="stats", description="Totals over all accounts and jobs")
+    async def stats(self, interaction: discord.Interaction[Any]) -> None:
+        await self.answer(interaction, actions.Stats())
 
-
-@admin.command(name="user", description="An account's balance, quotas and latest journal entries")
-@app_commands.describe(user="A Discord user", account=ACCOUNT)
-async def user_(interaction: discord.Interaction[WanbotClient], user: discord.User | None = None,
-                account: str | None = None) -> None:
-    await _answer(interaction, functools.partial(actions.user_info, account=_target(user, account)))
-
-
-@admin.command(name="stats", description="Totals over all accounts and jobs")
-async def stats(interaction: discord.Interaction[WanbotClient]) -> None:
-    await _answer(interaction, functools.partial(actions.run_admin, args="stats", target_account=None))
-
-
-@admin.command(name="refund", description="Give a job's credits back (cancels it if it is still running)")
-@app_commands.describe(job="The job id")
-async def refund(interaction: discord.Interaction[WanbotClient], job: str) -> None:
-    await _answer(interaction, functools.partial(actions.refund, job_id=job))
+    @app_commands.command(name="refund", description="Give a job's credits back (cancels it if it is still running)")
+    @app_commands.describe(job="The job id")
+    async def refund(self, interaction: discord.Interaction[Any], job: str) -> None:
+        await self.answer(interaction, actions.Refund(job))

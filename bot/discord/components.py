@@ -2,18 +2,16 @@
 
 One `DynamicItem` matches every button by its custom_id `wanbot:<action>:<job id>`, so buttons
 posted before a restart keep working: the job is read back from SQLite when one is pressed.
-What a button does lives with the client (`button_pressed`), which knows the service.
+What a button does lives with the command handlers (`bot.discord.commands`), which hold the service;
+the client carries them as `handlers`, and their `on_error` answers what a button's work raised.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
-
-if TYPE_CHECKING:
-    from bot.discord.client import WanbotClient
 
 REROLL, VARY, DELETE, CANCEL = "reroll", "vary", "delete", "cancel"
 LOOKS = {
@@ -22,6 +20,21 @@ LOOKS = {
     DELETE: ("Delete", "🗑️", discord.ButtonStyle.danger),
     CANCEL: ("Cancel", "✖", discord.ButtonStyle.secondary),
 }
+
+
+class ButtonHandlers(Protocol):
+    """What the buttons and the vary dialog call (`bot.discord.commands.DiscordCommands`)."""
+
+    async def button_pressed(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None: ...
+
+    async def vary_submitted(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None: ...
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None: ...
+
+
+def handlers_of(interaction: discord.Interaction[Any]) -> ButtonHandlers:
+    found: ButtonHandlers = interaction.client.handlers
+    return found
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -38,8 +51,12 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
                              match: re.Match[str], /) -> JobButton:
         return cls(match["action"], match["job_id"])
 
-    async def callback(self, interaction: discord.Interaction[WanbotClient]) -> None:  # type: ignore[override]
-        await interaction.client.button_pressed(interaction, self.action, self.job_id)
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        handlers = handlers_of(interaction)
+        try:
+            await handlers.button_pressed(interaction, self.action, self.job_id)
+        except Exception as error:  # the components' path to the one error handler
+            await handlers.on_error(interaction, error)
 
 
 class VaryModal(discord.ui.Modal, title="Vary this video"):
@@ -52,8 +69,11 @@ class VaryModal(discord.ui.Modal, title="Vary this video"):
             label="New prompt", style=discord.TextStyle.paragraph, default=prompt[:4000], max_length=4000)
         self.add_item(self.prompt)
 
-    async def on_submit(self, interaction: discord.Interaction[WanbotClient]) -> None:  # type: ignore[override]
-        await interaction.client.vary_submitted(interaction, self.job_id, self.prompt.value)
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:  # type: ignore[override]
+        await handlers_of(interaction).vary_submitted(interaction, self.job_id, self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
+        await handlers_of(interaction).on_error(interaction, error)
 
 
 def status_view(job_id: str) -> discord.ui.View:

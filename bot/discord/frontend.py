@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
@@ -22,9 +22,6 @@ from bot.jobstore import JobRecord, JobState
 from bot.messages import request_summary, status_text
 from bot.requests import VideoRequest
 from generator.contract.jobs import VideoResult
-
-if TYPE_CHECKING:
-    from bot.discord.client import WanbotClient
 
 logger = logging.getLogger("wanbot.discord")
 
@@ -78,7 +75,7 @@ def owner_only(job: JobRecord) -> discord.AllowedMentions:
 class DiscordFrontEnd:
     platform = "discord"
 
-    def __init__(self, client: WanbotClient) -> None:
+    def __init__(self, client: discord.Client) -> None:
         self.client = client
 
     def max_upload_bytes(self, job: JobRecord) -> int | None:

@@ -1,15 +1,14 @@
 """Telegram update callbacks: small `(update, context)` functions that parse, call the service, answer.
 
-Every refusal a user can cause (bad flags, no credits, a bad image) is a UserError or LedgerError
-whose sentence goes back as the answer; nothing is queued or charged before the service says so.
+Every refusal a user can cause (bad flags, no credits, a bad image) is a `Refusal`; the callbacks let
+it rise to the one error handler (`on_error`), which sends its sentence back as the answer. Nothing is
+queued or charged before the service says so.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import ForceReply, Message, Update
@@ -18,22 +17,21 @@ from telegram.constants import ChatID
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.commands import Message as CommandMessage
-from bot.commands import handle, help_text, split_command
+from bot.commands import help_text, run_text, split_command
 from bot.errors import UserError
 from bot.frontend import User
 from bot.messages import as_typed, cancelled_text, submitted_text
-from bot.requests import VideoRequest
+from bot.requests import VideoRequest, parse_video_options
 from bot.service import BotService, Submitted
 from bot.telegram.buttons import CANCEL, REROLL, VARY, parse_callback, status_buttons
 from bot.telegram.frontend import TelegramFrontEnd, chat_reply_to
 from bot.telegram.images import ImageFile, download, image_for
-from credits.errors import LedgerError
+from generator.contract.errors import Refusal
 
 logger = logging.getLogger("wanbot.telegram")
 
 DEPS = "wanbot"
 VARY_PROMPT = re.compile(r"^✏️ Vary job ([0-9a-f]{12})")
-Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 # Senders Telegram shows in place of the person: anonymous group admins, posts "as a channel",
 # and channel posts forwarded into a linked group. One id is shared by everyone behind it.
 SHARED_SENDERS = frozenset({ChatID.ANONYMOUS_ADMIN, ChatID.FAKE_CHANNEL, ChatID.SERVICE_CHAT})
@@ -84,26 +82,6 @@ def chat_key(chat_id: int) -> str:
     return f"telegram:{chat_id}"
 
 
-def answers_user_errors(callback: Callback) -> Callback:
-    """A refusal the user caused becomes the answer to their message (callback queries: an alert)."""
-
-    @functools.wraps(callback)
-    async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        try:
-            await callback(update, context)
-        except (UserError, LedgerError) as error:
-            if getattr(error, "quiet", False):
-                if update.callback_query is not None:
-                    await update.callback_query.answer()  # a button is always answered, if only quietly
-                return
-            if update.callback_query is not None:
-                await update.callback_query.answer(error.user_message[:200], show_alert=True)
-            elif update.effective_message is not None:
-                await update.effective_message.reply_text(error.user_message, do_quote=True)
-
-    return wrapped
-
-
 async def drop_seen_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: an update delivered again (same update_id) is ignored."""
     if not await deps(context).service.seen.first_time(f"telegram:{context.bot.id}:{update.update_id}"):
@@ -111,7 +89,6 @@ async def drop_seen_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         raise ApplicationHandlerStop
 
 
-@answers_user_errors
 async def video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/video <prompt> [flags]`, as text or as the caption of an image, or as a reply to an image."""
     message = update.effective_message
@@ -121,16 +98,16 @@ async def video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     user = sender_of(context, message)
     await deps(context).service.admit_video(user)  # before the download: a banned user's file is never fetched
+    options = parse_video_options(parsed[1])
     found = image_for(message)
     image = await _download(context, found)
     reply_to = chat_reply_to(message.chat_id, message.chat.type, message.message_id,
                              found.file_id if found else None)
-    submitted = await deps(context).service.submit(user, parsed[1], reply_to, image,
+    submitted = await deps(context).service.submit(user, options, reply_to, image,
                                                    deps(context).frontend.upload_limit_bytes)
     await _answer_submitted(context, message, submitted, image is not None)
 
 
-@answers_user_errors
 async def text_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/balance, /queue, /cancel, /admin: the shared command words, answered as text."""
     message = update.effective_message
@@ -138,12 +115,11 @@ async def text_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     user = sender_of(context, message)
     replied = message.reply_to_message
     target = f"telegram:{replied.from_user.id}" if replied and replied.from_user and is_person(replied) else None
-    reply = await handle(deps(context).service, CommandMessage(user, message.text, target_account=target))
+    reply = await run_text(deps(context).service, CommandMessage(user, message.text, target_account=target))
     if reply:
         await message.reply_text(reply, do_quote=True)
 
 
-@answers_user_errors
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start and /help: commands, flags, prices and the user's balance."""
     message = update.effective_message
@@ -154,7 +130,6 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await message.reply_text(text + "\nSend a photo with the caption /video <prompt> to animate it.")
 
 
-@answers_user_errors
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Re-roll, vary and cancel buttons; each query is answered at once, then the work happens."""
     query = update.callback_query
@@ -186,7 +161,6 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
 
 
-@answers_user_errors
 async def vary_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A reply to our “Vary job …” question: the earlier request with the new prompt."""
     message = update.effective_message
@@ -204,7 +178,6 @@ async def vary_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                          service.variant(record, prompt=message.text))
 
 
-@answers_user_errors
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Private chats only: a nudge towards the commands instead of silence (rate limited like a command)."""
     message = update.effective_message
@@ -221,14 +194,26 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Anything unexpected: logged with the update's ids, a short apology to the user."""
+    """The one error handler: a Refusal is answered with its sentence (a button with an alert; a quiet one
+    minimally: a button is always answered), anything else logged with the update's ids and a short apology."""
+    error = context.error
+    query = update.callback_query if isinstance(update, Update) else None
+    message = update.effective_message if isinstance(update, Update) else None
+    if isinstance(error, Refusal):
+        if query is not None:
+            await query.answer(None if error.quiet else error.user_message[:200], show_alert=not error.quiet)
+        elif message is not None and not error.quiet:
+            await message.reply_text(error.user_message, do_quote=True)
+        return
     ids = f"update {update.update_id}" if isinstance(update, Update) else "no update"
-    logger.error("telegram handler failed (%s)", ids, exc_info=context.error)
-    if isinstance(update, Update) and update.effective_message is not None:
-        try:
-            await update.effective_message.reply_text("Sorry, something went wrong on our side. Please try again.")
-        except Exception as error:  # the platform itself is failing: the log has it
-            logger.warning("could not send the apology: %s", error)
+    logger.error("telegram handler failed (%s)", ids, exc_info=error)
+    try:
+        if query is not None:
+            await query.answer()
+        if message is not None:
+            await message.reply_text("Sorry, something went wrong on our side. Please try again.")
+    except Exception as failure:  # the platform itself is failing: the log has it
+        logger.warning("could not send the apology: %s", failure)
 
 
 async def _start_variant(context: ContextTypes.DEFAULT_TYPE, answer_to: Message, user: User,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from generator.contract.errors import Refusal
 
 PAYLOAD_VERSION = 2  # 2: audio_prompt
 JOB_FUNCTION = "generate_video"
@@ -102,11 +104,16 @@ class JobFailed(Exception):
         return self.reason
 
 
+FailureKind = Literal["timeout", "cancelled", "retries_exceeded", "expired", "failed"]
+
+
 class Failure(BaseModel):
     """A failed job's exception as plain data: what arq stores as the result of a job that raised.
 
-    `error` is the exception's class name: arq's own failures (`TimeoutError`, `CancelledError`,
-    `JobExecutionFailed`) are told apart by it and by their message.
+    `kind` is classified once, where the exception becomes data (`Failure.of`, in the worker): arq's
+    own failures (`TimeoutError`, `CancelledError`, `JobExecutionFailed`) carry no type to tell them
+    apart but their message, so this is the one place that reads it. `error` is the class name and
+    `message` its text, for the logs; `user_message` is set when the user can act on it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -114,9 +121,31 @@ class Failure(BaseModel):
     error: str
     message: str = ""
     user_message: str | None = None
+    kind: FailureKind = "failed"
 
     @classmethod
     def of(cls, error: BaseException) -> Failure:
-        user_message = getattr(error, "user_message", None)
-        return cls(error=type(error).__name__, message=str(error),
-                   user_message=user_message if isinstance(user_message, str) else None)
+        user_message = error.user_message if isinstance(error, Refusal | JobFailed) else None
+        return cls(error=type(error).__name__, message=str(error), user_message=user_message,
+                   kind=failure_kind(type(error).__name__, str(error)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_of_older_results(cls, data: Any) -> Any:
+        """A result stored by a worker from before `kind` existed: classified on reading, the same way."""
+        if isinstance(data, dict) and "kind" not in data and isinstance(data.get("error"), str):
+            return {**data, "kind": failure_kind(data["error"], str(data.get("message", "")))}
+        return data
+
+
+def failure_kind(error: str, message: str) -> FailureKind:
+    """What kind of failure an exception (class name, message) is."""
+    if error == "TimeoutError":
+        return "timeout"
+    if error == "CancelledError":
+        return "cancelled"
+    if error == "JobExecutionFailed" and "retries exceeded" in message:
+        return "retries_exceeded"
+    if error == "JobExecutionFailed" and "expired" in message:
+        return "expired"
+    return "failed"

@@ -30,21 +30,21 @@ test: setup
 	$(BIN)/pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/ledger_bench.py
-	$(BIN)/python benchmarks/overhead_bench.py
-	$(BIN)/python benchmarks/audio_bench.py
-	PYTHONPATH=. $(BIN)/python benchmarks/telegram_bench.py
-	PYTHONPATH=. $(BIN)/python benchmarks/discord_bench.py
-	PYTHONPATH=. $(BIN)/python benchmarks/flood_bench.py
-	PYTHONPATH=. $(BIN)/python benchmarks/hostile_images_bench.py
+	$(BIN)/python -m benchmarks.ledger_bench
+	$(BIN)/python -m benchmarks.overhead_bench
+	$(BIN)/python -m benchmarks.audio_bench
+	$(BIN)/python -m benchmarks.telegram_bench
+	$(BIN)/python -m benchmarks.discord_bench
+	$(BIN)/python -m benchmarks.flood_bench
+	$(BIN)/python -m benchmarks.hostile_images_bench
 
 # Real-size Wan components on random weights: run on a CUDA host (after `make setup TORCH=torch`).
 gpu-bench: setup
-	PYTHONPATH=. $(BIN)/python benchmarks/gpu_bench.py
+	$(BIN)/python -m benchmarks.gpu_bench
 
 # The sections a lent GPU's minutes allow, under a time budget (benchmarks/device_quick.sh runs it on the device).
 gpu-bench-quick: setup
-	PYTHONPATH=. $(BIN)/python benchmarks/gpu_bench.py --quick
+	$(BIN)/python -m benchmarks.gpu_bench --quick
 
 lint: setup
 	$(BIN)/pip install --quiet ruff

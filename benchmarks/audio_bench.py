@@ -5,7 +5,7 @@ the CPU): the video pipeline, `make_soundtrack` (Stable Audio + loudness), H.264
 Then the same clip with the soundtrack sampled in a second thread while the video renders (the
 `audio_overlap` setting). Medians of N runs after one warm-up.
 
-    .venv/bin/python benchmarks/audio_bench.py [--runs 7] [--preset tiny] [--audio tiny]
+    .venv/bin/python -m benchmarks.audio_bench [--runs 7] [--preset tiny] [--audio tiny]
 """
 
 from __future__ import annotations

@@ -39,14 +39,14 @@ device() {
     local hard=${HARD_S:-$((${budget%.*} + 120))}
     python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
         "$WHEELS"/*.whl
-    export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
+    export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1  # `python3 -m` finds the repository from its root
     { nvidia-smi || true; python3 -c "import sys, torch, diffusers, torchao, transformers
 print(sys.version, 'torch', torch.__version__, 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__,
       'torchao', torchao.__version__, 'transformers', transformers.__version__)"; } 2>&1 | tee "$OUT/device.txt"
     # A missing package or GPU fails here, in seconds.
     python3 -c "import torch, benchmarks.gpu_bench; assert torch.cuda.is_available(), 'no CUDA GPU'"
     local status=0
-    timeout -k 15 "$hard" python3 benchmarks/gpu_bench.py --quick --budget-s "$budget" --out "$OUT" 2>&1 \
+    timeout -k 15 "$hard" python3 -m benchmarks.gpu_bench --quick --budget-s "$budget" --out "$OUT" 2>&1 \
         | tee "$OUT/gpu_bench-quick.log" || status=$?
     [ "$status" -eq 124 ] && echo "stopped at the hard timeout of $hard s: $OUT has the sections measured so far"
     exit "$status"

@@ -6,7 +6,7 @@ INTERACTION_CREATE events are written to the gateway websocket back to back; for
 time from its event being sent to the bot's deferral (callback type 5) arriving at the REST API.
 Discord gives a bot 3 seconds.
 
-    .venv/bin/python benchmarks/discord_bench.py [--users 200]
+    .venv/bin/python -m benchmarks.discord_bench [--users 200]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from benchmarks.stats import percentile
 from bot.discord.client import build_client, connected
 from generator.contract.config import Config, DiscordSettings, RedisSettings
-from tests.discord.gateway import (
+from tests.emulators.discord_gateway import (
     emulated_discord,
     guild_caller,
     guild_payload,
@@ -28,7 +28,7 @@ from tests.discord.gateway import (
     text_channel_payload,
     user_payload,
 )
-from wanbot.app import open_service
+from wanbot.app import FrontEndStart, frontends_started, open_service
 from wanbot.redis_server import LocalRedis
 
 GUILD, CHANNEL = "1300000000000000001", "1300000000000000002"
@@ -43,9 +43,7 @@ async def burst(users: int, redis_url: str) -> list[float]:
                             discord=DiscordSettings(token=rest.token))
             async with open_service(config) as service:
                 client = build_client(service, guild_ready_timeout=0.05)
-                service.add_frontend(client.frontend)
-                await service.start()
-                async with connected(client, rest.token):
+                async with frontends_started(service, [FrontEndStart(client.frontend, connected(client, rest.token))]):
                     session = gateway.session(client)
                     sent: dict[str, float] = {}
                     records = []

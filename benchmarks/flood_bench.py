@@ -5,7 +5,7 @@ Other users send /balance one every 50 ms (40 users); in the flood run one user 
 at the start. The per-user rate limit answers the flooder a handful of times and then stays quiet; jobs
 in flight are capped. Flood limits (Telegram's 30 messages/s) are applied, as deployed.
 
-    .venv/bin/python benchmarks/flood_bench.py
+    .venv/bin/python -m benchmarks.flood_bench
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 from benchmarks.stats import percentile
 from generator.contract.config import Config, RedisSettings, TelegramSettings
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
 from wanbot.redis_server import LocalRedis
 

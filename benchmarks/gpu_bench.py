@@ -15,9 +15,9 @@ UMT5 and the MP4 encode; then, while its time budget (`--budget-s`) lasts, the f
 combination and the memory probes. Sections that would start after the budget is spent are
 skipped, and the results say so.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py                # CUDA, real sizes
-    PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py --quick        # CUDA, real sizes, about 7 minutes
-    PYTHONPATH=. .venv/bin/python benchmarks/gpu_bench.py --tiny         # anywhere, in seconds
+    .venv/bin/python -m benchmarks.gpu_bench                # CUDA, real sizes
+    .venv/bin/python -m benchmarks.gpu_bench --quick        # CUDA, real sizes, about 7 minutes
+    .venv/bin/python -m benchmarks.gpu_bench --tiny         # anywhere, in seconds
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import gc
 import importlib.metadata
 import json
 import math
-import os
 import shutil
 import statistics
 import subprocess
@@ -424,12 +423,12 @@ def bench_probe(bench: Bench, args: argparse.Namespace, name: str, cap_gib: floa
     if not bench.cuda:
         row.note = "skipped: a memory cap needs a CUDA GPU"
         return
-    command = [sys.executable, __file__, "--probe", name, "--cap-gib", str(cap_gib), "--probe-settings",
-               json.dumps(options), "--device", bench.device, "--dtype", args.dtype]
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    command = [sys.executable, "-m", "benchmarks.gpu_bench", "--probe", name, "--cap-gib", str(cap_gib),
+               "--probe-settings", json.dumps(options), "--device", bench.device, "--dtype", args.dtype]
     timeout = min(args.probe_timeout_s, bench.left())
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              cwd=Path(__file__).parent.parent)
     except subprocess.TimeoutExpired:
         row.note = f"failed: no answer within {timeout:.0f} s"
         return

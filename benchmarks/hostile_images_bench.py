@@ -8,7 +8,7 @@ walks its pages quadratically; refused from its first bytes), a PNG claiming 60,
 animated GIF named cat.jpg and an animated PNG. Meanwhile 100 other users send /balance, one every 100 ms.
 With four accounts both decode slots stay busy for the whole window.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/hostile_images_bench.py
+    .venv/bin/python -m benchmarks.hostile_images_bench
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from PIL import Image
 
 from benchmarks.stats import percentile
 from generator.contract.config import Config, RedisSettings, TelegramSettings
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.generator.test_images import encoded, many_pages_tiff, many_scans_jpeg, png_header_only
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
 from wanbot.redis_server import LocalRedis
 

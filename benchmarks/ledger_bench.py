@@ -5,7 +5,7 @@ pairs run one after another and spread over concurrent tasks (as the bot's deliv
 watcher and chat handlers share one connection). Each mode is repeated; the table shows
 the median and the range.
 
-    .venv/bin/python benchmarks/ledger_bench.py [--pairs 2000] [--tasks 50] [--repeats 5]
+    .venv/bin/python -m benchmarks.ledger_bench [--pairs 2000] [--tasks 50] [--repeats 5]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ time, the queue pick-up delay, the pipeline and encode seconds reported by the w
 the submit → delivered time, then prints medians and the share of the job spent outside
 the pipeline call.
 
-    .venv/bin/python benchmarks/overhead_bench.py [--jobs 15]
+    .venv/bin/python -m benchmarks.overhead_bench [--jobs 15]
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from bot.console import ConsoleFrontEnd
 from bot.frontend import User
 from bot.jobstore import JobState
 from generator.contract.config import BotSettings, Config, RedisSettings
-from generator.contract.jobs import VideoResult
 from generator.contract.options import GeneratorSettings
 from generator.contract.presets import get_preset
 from generator.engine.loader import load_models
 from generator.worker import serve
-from wanbot.app import open_service
+from wanbot.app import FrontEndStart, frontends_started, open_service
 from wanbot.redis_server import LocalRedis
 
 
@@ -47,10 +46,8 @@ async def measure(jobs: int) -> list[dict[str, float]]:
         models = load_models(get_preset("tiny"), GeneratorSettings())
         worker_task = asyncio.create_task(serve(config, models, poll_delay=0.01, handle_signals=False))
         try:
-            async with open_service(config) as service:
-                frontend = ConsoleFrontEnd(Path(tmp) / "videos", io.StringIO())
-                service.add_frontend(frontend)
-                await service.start()
+            frontend = ConsoleFrontEnd(Path(tmp) / "videos", io.StringIO())
+            async with open_service(config) as service, frontends_started(service, [FrontEndStart(frontend)]):
                 user = User("console", "bench")
                 for _ in range(jobs):
                     started = time.time()
@@ -65,8 +62,8 @@ async def measure(jobs: int) -> list[dict[str, float]]:
                     assert record.state is JobState.DELIVERED, record
                     info = await Job(job_id, service.queue.redis, _queue_name=config.redis.queue,
                                      _deserializer=service.queue.redis.job_deserializer).info()
-                    assert info is not None and record.result is not None
-                    result = VideoResult.model_validate(record.result)
+                    result = record.result
+                    assert info is not None and result is not None
                     enqueued = info.enqueue_time.timestamp()
                     picked = info.start_time.timestamp() if hasattr(info, "start_time") else enqueued
                     total = delivered - started

@@ -6,7 +6,7 @@ time from the update being queued on the emulated Telegram to the bot's answer r
 Run twice: with Telegram's flood limits applied (AIORateLimiter, as deployed: Telegram allows
 about 30 messages a second) and without (the bot's own processing speed).
 
-    .venv/bin/python benchmarks/telegram_bench.py [--users 200]
+    .venv/bin/python -m benchmarks.telegram_bench [--users 200]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 from benchmarks.stats import percentile
 from generator.contract.config import Config, RedisSettings, TelegramSettings
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
 from wanbot.redis_server import LocalRedis
 

@@ -1,10 +1,12 @@
-"""Wiring: open the ledger, the jobs table and the queue once, and hand out the service."""
+"""Wiring: open the ledger, the jobs table and the queue once, hand out the service, start the front ends."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
+from bot.frontend import FrontEnd
 from bot.jobstore import JobStore
 from bot.queue import VideoQueue
 from bot.seen import SeenEvents
@@ -31,3 +33,33 @@ async def open_service(config: Config) -> AsyncIterator[BotService]:
         await seen.close()
         await jobs.close()
         await ledger.close()
+
+
+@dataclass(frozen=True)
+class FrontEndStart:
+    """A front end for the service, and how it starts receiving (None: it is driven from outside, as the console)."""
+
+    frontend: FrontEnd
+    receiving: contextlib.AbstractAsyncContextManager[None] | None = None
+
+
+@contextlib.asynccontextmanager
+async def frontends_started(service: BotService, starts: Sequence[FrontEndStart]) -> AsyncIterator[BotService]:
+    """Every front end added to the service, then the service started, then the front ends receiving.
+
+    The order matters: the delivery watcher may deliver at once what a previous run left behind, so
+    it needs every front end first; and no command may arrive before the watcher follows jobs. On
+    exit the front ends stop receiving, then the service stops, before the caller closes any client,
+    so no delivery meets a closed one.
+    """
+    for start in starts:
+        service.add_frontend(start.frontend)
+    await service.start()
+    try:
+        async with contextlib.AsyncExitStack() as receiving:
+            for start in starts:
+                if start.receiving is not None:
+                    await receiving.enter_async_context(start.receiving)
+            yield service
+    finally:
+        await service.stop()

@@ -2,7 +2,7 @@
 
 Start-up order matters: each front end is initialized and registered with the service, then the
 delivery watcher starts (it may deliver at once what a previous run left behind), then the front
-ends start receiving. SIGTERM and SIGINT stop it in the reverse order.
+ends start receiving (`wanbot.app.frontends_started`). SIGTERM and SIGINT stop it in the reverse order.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bot.frontend import User
 from bot.service import BotService
 from generator.contract import metrics
 from generator.contract.config import Config
-from wanbot.app import open_service
+from wanbot.app import FrontEndStart, frontends_started, open_service
 
 logger = logging.getLogger("wanbot.bot")
 
@@ -33,30 +33,25 @@ async def run_bot(config: Config, console: bool = False) -> int:
         return 2
     async with contextlib.AsyncExitStack() as stack:
         service = await stack.enter_async_context(open_service(config))
-        receivers: list[contextlib.AbstractAsyncContextManager[None]] = []
+        starts: list[FrontEndStart] = []
         if telegram:
             from bot.telegram.app import build_application, frontend_of, polling
 
             application = build_application(config.telegram, service, config.bot.max_image_bytes)
-            await stack.enter_async_context(application)
-            service.add_frontend(frontend_of(application))
-            receivers.append(polling(application))
+            await stack.enter_async_context(application)  # closed after the service stops
+            starts.append(FrontEndStart(frontend_of(application), polling(application)))
         if discord:
             from bot.discord.client import build_client, connected
 
             client = build_client(service)
-            service.add_frontend(client.frontend)
-            receivers.append(connected(client, config.discord.token.get_secret_value()))
+            starts.append(FrontEndStart(client.frontend, connected(client, config.discord.token.get_secret_value())))
         frontend = ConsoleFrontEnd(Path(config.bot.output_dir))
         if console:
-            service.add_frontend(frontend)
-        await service.start()
-        stack.push_async_callback(service.stop)  # before the front ends close, so no delivery meets a closed client
+            starts.append(FrontEndStart(frontend))
+        await stack.enter_async_context(frontends_started(service, starts))
         if config.bot.metrics_port:
             await stack.enter_async_context(metrics.serving(config.bot.metrics_port, health_checks(service),
                                                             config.bot.metrics_host))
-        for receiver in receivers:
-            await stack.enter_async_context(receiver)
         if console:
             await run_console(service, frontend, User("console", "local", "you"), sys.stdin)
         else:

@@ -14,7 +14,7 @@ from bot.console import ConsoleFrontEnd, run_console
 from bot.frontend import User
 from generator.contract.config import Config
 from generator.worker import serve
-from wanbot.app import open_service
+from wanbot.app import FrontEndStart, frontends_started, open_service
 from wanbot.redis_server import ensure_redis
 
 logger = logging.getLogger("wanbot.demo")
@@ -37,9 +37,8 @@ async def run_demo(config: Config, user_id: str = "local") -> int:
         try:
             async with open_service(config) as service:
                 frontend = ConsoleFrontEnd(Path(config.bot.output_dir))
-                service.add_frontend(frontend)
-                await service.start()
-                await run_console(service, frontend, User("console", user_id, "you"), sys.stdin)
+                async with frontends_started(service, [FrontEndStart(frontend)]):
+                    await run_console(service, frontend, User("console", user_id, "you"), sys.stdin)
             return 0
         finally:
             worker_task.cancel()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,10 +101,8 @@ def test_the_fastest_combination_takes_one_attention_backend_and_one_fp8_format(
 
 
 def test_a_tiny_run_on_the_cpu_prints_and_writes_every_section(tmp_path: Path) -> None:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "benchmarks/gpu_bench.py", "--tiny", "--repeats", "1", "--device", "cpu",
-                           "--out", str(tmp_path)], cwd=ROOT, env=environment, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_bench", "--tiny", "--repeats", "1", "--device",
+                           "cpu", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| section | workload | variant |" in done.stdout and "Projected seconds per clip" in done.stdout
     [result] = tmp_path.glob("gpu_bench-tiny-*.json")

@@ -14,7 +14,7 @@ from credits.models import ReservationState
 from generator.contract.config import Config
 from generator.contract.encode import probe_mp4
 from generator.contract.jobs import image_key, result_key
-from tests.conftest import Stack, WorkerHandle, running_stack
+from tests.conftest import Stack, WorkerHandle, running_stack, settled
 
 TIMEOUT_S = 60
 
@@ -24,6 +24,8 @@ async def wait_for_state(stack: Stack, job_id: str, *states: JobState) -> JobSta
         while True:
             record = await stack.service.jobs.get(job_id)
             if record is not None and record.state in states:
+                if record.state.finished:
+                    await settled(stack.service, job_id)  # its credits are captured or released too
                 return record.state
             await asyncio.sleep(0.05)
 

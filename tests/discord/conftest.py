@@ -10,7 +10,7 @@ import pytest
 
 from bot.discord.client import WanbotClient, build_client, connected
 from generator.contract.config import AdminSettings, Config, DiscordSettings
-from tests.discord.gateway import (
+from tests.emulators.discord_gateway import (
     EmulatedDiscord,
     Option,
     emulated_discord,
@@ -19,8 +19,8 @@ from tests.discord.gateway import (
     text_channel_payload,
     user_payload,
 )
-from tests.discord.rest_api import StoredMessage
-from wanbot.app import open_service
+from tests.emulators.discord_rest import StoredMessage
+from wanbot.app import FrontEndStart, frontends_started, open_service
 
 GUILD_ID = "1200000000000000001"
 CHANNEL_ID = "1200000000000000002"
@@ -57,13 +57,9 @@ async def running_discord(config: Config) -> AsyncIterator[WanbotClient]:
     """The service and the discord.py client, started in `wanbot bot`'s order."""
     async with open_service(config) as service:
         client = build_client(service, guild_ready_timeout=0.05)
-        service.add_frontend(client.frontend)
-        await service.start()
-        try:
-            async with connected(client, config.discord.token.get_secret_value()):
-                yield client
-        finally:
-            await service.stop()
+        receiving = connected(client, config.discord.token.get_secret_value())
+        async with frontends_started(service, [FrontEndStart(client.frontend, receiving)]):
+            yield client
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from typing import Any
 
 from bot.discord.client import WanbotClient
 from tests.discord.conftest import ALICE_HERE, MALLORY, MALLORY_HERE
-from tests.discord.gateway import EmulatedDiscord, dm_caller, string_option
-from tests.discord.rest_api import InteractionRecord
 from tests.discord.test_discord_bot import JOB, answer
+from tests.emulators.discord_gateway import EmulatedDiscord, dm_caller, string_option
+from tests.emulators.discord_rest import InteractionRecord
 
 MODAL = 9  # the interaction callback that opens a dialog
 

@@ -29,7 +29,7 @@ from tests.discord.conftest import (
     number_option,
     running_discord,
 )
-from tests.discord.gateway import (
+from tests.emulators.discord_gateway import (
     EmulatedDiscord,
     attachment_option,
     dm_caller,
@@ -38,7 +38,7 @@ from tests.discord.gateway import (
     subcommand,
     user_option,
 )
-from tests.discord.rest_api import InteractionRecord, StoredMessage
+from tests.emulators.discord_rest import InteractionRecord, StoredMessage
 from wanbot.app import open_service
 
 JOB = re.compile(r"Job ([0-9a-f]{12})")

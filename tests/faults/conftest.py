@@ -11,10 +11,19 @@ from bot.commands import Message, handle
 from bot.jobstore import JobState
 from bot.service import BotService
 from generator.contract.jobs import Progress, Stage, progress_key
-from tests.conftest import Stack
+from tests.conftest import Pace, Stack, settled
 from tests.discord.conftest import discord_config, discord_env  # noqa: F401  (fixtures of the platform faults)
 from tests.telegram.conftest import api, telegram, telegram_config  # noqa: F401
 from wanbot.redis_server import LocalRedis
+
+SLOW_STEPS = 60  # a job long enough to kill its worker mid-render
+
+
+@pytest.fixture
+def slow_job(pace: Pace) -> dict[str, int]:
+    """`write_config` keys for a job of SLOW_STEPS steps with a job timeout it meets on this machine now:
+    a timeout only just above the job's length fails it on a busy machine instead of testing anything."""
+    return {"steps": SLOW_STEPS, "job_timeout_s": pace.job_timeout_s(SLOW_STEPS)}
 
 
 @pytest.fixture
@@ -32,13 +41,14 @@ async def submit(stack: Stack, text: str, user: str = "alice") -> str:
 
 
 async def wait_state(service: BotService, job_id: str, *states: JobState, timeout_s: float = 120) -> JobState:
-    """The job's state once it is one of `states` (any final state when none are named)."""
+    """The job's state once it is one of `states` (any final state when none are named); a final state once
+    the watcher has settled the job's credits too."""
     async with asyncio.timeout(timeout_s):
         while True:
             record = await service.jobs.get(job_id)
-            if record is not None and not states and record.state.finished:
-                return record.state
-            if record is not None and record.state in states:
+            if record is not None and (record.state in states or (not states and record.state.finished)):
+                if record.state.finished:
+                    await settled(service, job_id)
                 return record.state
             await asyncio.sleep(0.1)
 

@@ -18,11 +18,11 @@ from generator.contract.credits_config import CreditsSettings
 from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import ALICE_HERE, running_discord
-from tests.discord.gateway import EmulatedDiscord, string_option
 from tests.discord.test_discord_bot import video_message
+from tests.emulators.discord_gateway import EmulatedDiscord, string_option
+from tests.emulators.telegram_bot_api import ApiChat, BotApiEmulator
 from tests.faults.conftest import wait_state
 from tests.faults.processes import WanbotProcess, write_config
-from tests.telegram.bot_api import ApiChat, BotApiEmulator
 from tests.telegram.conftest import ALICE, running_telegram, say
 from wanbot.redis_server import LocalRedis
 

@@ -21,9 +21,10 @@ async def start_worker(path: Path, log: Path) -> WanbotProcess:
     return worker
 
 
-async def test_redis_down_mid_job_and_back_with_its_data(tmp_path: Path, own_redis: LocalRedis) -> None:
+async def test_redis_down_mid_job_and_back_with_its_data(tmp_path: Path, own_redis: LocalRedis,
+                                                         slow_job: dict[str, int]) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
-                        steps=60, job_timeout_s=8)
+                        **slow_job)
     worker = await start_worker(path, tmp_path / "worker.log")
     try:
         async with running_stack(load_config(path)) as stack:

@@ -19,8 +19,8 @@ from bot.commands import Message, handle
 from bot.service import BotService
 from generator.contract.config import Config, TelegramSettings
 from tests.conftest import Stack
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.generator.test_images import encoded, many_pages_tiff, many_scans_jpeg
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import ALICE, MALLORY, png, running_telegram, say, send
 
 BUDGET_S = 2.0  # the many-scan JPEG decodes for far longer than this on any machine

@@ -20,9 +20,15 @@ from bot.messages import as_typed
 from generator.contract.config import Config, DiscordSettings, TelegramSettings
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import ADMIN, ALICE, ALICE_HERE, CHANNEL_ID, GUILD_ID, MALLORY, running_discord
-from tests.discord.gateway import EmulatedDiscord, emulated_discord, guild_payload, string_option, text_channel_payload
-from tests.discord.rest_api import Call, StoredMessage
-from tests.telegram.bot_api import ApiChat, BotApiEmulator
+from tests.emulators.discord_gateway import (
+    EmulatedDiscord,
+    emulated_discord,
+    guild_payload,
+    string_option,
+    text_channel_payload,
+)
+from tests.emulators.discord_rest import Call, StoredMessage
+from tests.emulators.telegram_bot_api import ApiChat, BotApiEmulator
 from tests.telegram.conftest import ALICE as TELEGRAM_ALICE
 from tests.telegram.conftest import running_telegram, say
 

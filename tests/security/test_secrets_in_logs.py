@@ -17,9 +17,9 @@ from generator.contract.logs import REDACTED, setup_logging
 from generator.engine.loader import LoadedModels
 from tests.conftest import WorkerHandle
 from tests.discord.conftest import ADMIN, ALICE_HERE, running_discord
-from tests.discord.gateway import emulated_discord, guild_payload, string_option, text_channel_payload
+from tests.emulators.discord_gateway import emulated_discord, guild_payload, string_option, text_channel_payload
+from tests.emulators.telegram_bot_api import ApiChat, BotApiEmulator
 from tests.faults.processes import ROOT
-from tests.telegram.bot_api import ApiChat, BotApiEmulator
 from tests.telegram.conftest import ALICE, running_telegram, say
 from wanbot.redis_server import LocalRedis
 

@@ -12,8 +12,8 @@ from PIL import Image
 from bot.service import BotService
 from bot.telegram.app import build_application, frontend_of, polling
 from generator.contract.config import AdminSettings, Config, TelegramSettings
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator, StoredMessage
-from wanbot.app import open_service
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator, StoredMessage
+from wanbot.app import FrontEndStart, frontends_started, open_service
 
 ADMIN = ApiUser(1001, "Ada", "ada")
 ALICE = ApiUser(2002, "Alice", "alice")
@@ -40,14 +40,9 @@ async def running_telegram(config: Config, flood_limits: bool = True) -> AsyncIt
     """The service and the Telegram Application, started in `wanbot bot`'s order."""
     async with open_service(config) as service:
         application = build_application(config.telegram, service, config.bot.max_image_bytes, flood_limits)
-        async with application:
-            service.add_frontend(frontend_of(application))
-            await service.start()
-            try:
-                async with polling(application):
-                    yield service
-            finally:
-                await service.stop()
+        async with application, frontends_started(service, [FrontEndStart(frontend_of(application),
+                                                                            polling(application))]):
+            yield service
 
 
 @pytest.fixture

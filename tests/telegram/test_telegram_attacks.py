@@ -13,7 +13,7 @@ import pytest
 
 from bot.service import BotService
 from generator.contract.config import BotSettings, Config
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator, JSONDict
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator, JSONDict
 from tests.telegram.conftest import ADMIN, ALICE, MALLORY, running_telegram, say, send
 from tests.telegram.test_telegram_bot import job_id_in
 

@@ -14,8 +14,8 @@ from generator.contract.config import Config
 from generator.contract.encode import probe_mp4
 from generator.contract.mux import probe_audio
 from generator.engine.loader import LoadedModels
-from tests.conftest import WorkerHandle
-from tests.telegram.bot_api import ApiChat, BotApiEmulator, StoredMessage
+from tests.conftest import WorkerHandle, settled
+from tests.emulators.telegram_bot_api import ApiChat, BotApiEmulator, StoredMessage
 from tests.telegram.conftest import ADMIN, ALICE, MALLORY, png, running_telegram, say, send
 
 JOB = re.compile(r"Job ([0-9a-f]{12})")
@@ -163,9 +163,10 @@ async def test_a_redelivered_update_makes_no_second_job(api: BotApiEmulator, tel
 async def test_re_roll_after_a_restart(api: BotApiEmulator, telegram_config: Config, worker: WorkerHandle) -> None:
     await worker.start()
     chat = ApiChat.private(ALICE)
-    async with running_telegram(telegram_config):
+    async with running_telegram(telegram_config) as service:
         first_job = job_id_in(await say(api, ALICE, "/video a paper boat --seed 11"))
         video = await delivered(api, chat)
+        await settled(service, first_job)  # captured before the bot stops
     async with running_telegram(telegram_config) as restarted:
         before = len(api.callback_answers)
         (answer,) = await send(api, api.callback_query(ALICE, video, f"reroll:{first_job}"), chat)
@@ -173,6 +174,7 @@ async def test_re_roll_after_a_restart(api: BotApiEmulator, telegram_config: Con
         assert answer.current["reply_to_message"]["message_id"] == video.message_id
         again = await delivered(api, chat, 2)
         second_job = job_id_in(again)
+        await settled(restarted, second_job)
         first, second = await restarted.jobs.get(first_job), await restarted.jobs.get(second_job)
         assert first is not None and second is not None and second_job != first_job
         assert second.request["prompt"] == first.request["prompt"] == "a paper boat"

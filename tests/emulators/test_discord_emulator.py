@@ -14,7 +14,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.discord.gateway import (
+from tests.emulators.discord_gateway import (
     ADMINISTRATOR,
     MEMBER_PERMISSIONS,
     EmulatedDiscord,
@@ -31,7 +31,7 @@ from tests.discord.gateway import (
     user_option,
     user_payload,
 )
-from tests.discord.rest_api import DEFAULT_UPLOAD_LIMIT
+from tests.emulators.discord_rest import DEFAULT_UPLOAD_LIMIT
 
 GUILD_ID = "1100000000000000001"
 CHANNEL_ID = "1100000000000000002"

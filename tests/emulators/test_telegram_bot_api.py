@@ -25,7 +25,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from tests.telegram.bot_api import ApiChat, ApiUser, BotApiEmulator, CallbackAnswer
+from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator, CallbackAnswer
 
 ALICE = ApiUser(1001, "Alice", username="alice")
 BOB = ApiUser(1002, "Bob")

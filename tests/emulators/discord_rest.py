@@ -3,7 +3,7 @@
 :class:`DiscordRestEmulator` is an aiohttp server on 127.0.0.1 (free port) that answers the HTTP calls a
 slash-command bot makes, in the JSON shapes of https://discord.com/developers/docs, and records every call
 (method, path, JSON body or multipart parts with file bytes, monotonic time received, status) for assertions.
-It knows nothing about any client library; ``tests/discord/gateway.py`` points discord.py at it.
+It knows nothing about any client library; ``tests/emulators/discord_gateway.py`` points discord.py at it.
 
 Emulated, relative to ``/api/v10``:
 
@@ -75,6 +75,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 LISTEN_BACKLOG = 1024
 RESPONSE_WINDOW_S = 3.0
+WAIT_S = 120.0  # wait_for's hang guard, not a speed check: a busy machine may take a minute over a tiny job
 TOKEN_LIFETIME_S = 15 * 60.0
 MAX_CONTENT_LENGTH = 2000
 
@@ -581,7 +582,7 @@ class DiscordRestEmulator:
         pattern = re.compile(route)
         return [call for call in self.calls if pattern.fullmatch(call.route)]
 
-    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 30.0) -> T:  # noqa: ASYNC109 (tests' API)
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = WAIT_S) -> T:  # noqa: ASYNC109 (tests' API)
         """Wait until ``predicate()`` is truthy and return its value; it is checked after every call.
 
         Raises TimeoutError listing the recent calls when ``timeout`` seconds pass first.

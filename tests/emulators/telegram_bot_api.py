@@ -69,6 +69,7 @@ logger = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
 T = TypeVar("T")
+WAIT_S = 120.0  # wait_for's hang guard, not a speed check: a busy machine may take a minute over a tiny job
 
 DEFAULT_TOKEN = "123456789:AAEmulatedBotApiTokenForTests_0123456"
 
@@ -667,7 +668,7 @@ class BotApiEmulator:
         lines = [call.describe(now) for call in self._calls[-last:]]
         return "\n".join(lines) or "(no calls)"
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 30) -> T:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = WAIT_S) -> T:  # noqa: ASYNC109
         """Waits until `predicate()` is truthy and returns its value; checks again on every change of state.
 
         Raises TimeoutError, listing the recent calls, when `timeout` seconds pass first.

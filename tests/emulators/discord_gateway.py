@@ -51,7 +51,7 @@ from discord.asset import Asset
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from tests.discord.rest_api import (
+from tests.emulators.discord_rest import (
     API_PREFIX,
     DEFAULT_UPLOAD_LIMIT,
     JSON,

@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/wanbot demo
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/lint-imports && $(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python -m benchmarks.ledger_bench

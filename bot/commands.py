@@ -68,7 +68,6 @@ class Message:
     text: str
     reply_to: dict[str, object] = field(default_factory=dict)
     image: bytes | None = None
-    max_upload_bytes: int | None = None
     target_account: str | None = None  # the account of a replied-to user, for admin commands
 
 
@@ -121,8 +120,7 @@ async def execute(service: BotService, message: Message, command: Command, style
     user = message.user
     match command:
         case Video(options):
-            submitted = await service.submit(user, options, message.reply_to, message.image,
-                                             message.max_upload_bytes)
+            submitted = await service.submit(user, options, message.reply_to, message.image)
             return submitted_text(submitted, image=message.image is not None)
         case Balance():
             return balance_text(await service.balance(user))

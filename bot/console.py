@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.commands import Message, handle
 from bot.frontend import StatusView, User
@@ -37,7 +37,7 @@ class ConsoleFrontEnd:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def max_upload_bytes(self, job: JobRecord) -> int | None:
+    def max_upload_bytes(self, reply_to: dict[str, Any]) -> int | None:
         return None  # a file on this machine
 
     def status_interval_s(self, job: JobRecord) -> float:

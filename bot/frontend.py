@@ -45,8 +45,12 @@ class StatusView:
 class FrontEnd(Protocol):
     platform: str
 
-    def max_upload_bytes(self, job: JobRecord) -> int | None:
-        """The largest video this job's chat accepts (None: no limit)."""
+    def max_upload_bytes(self, reply_to: dict[str, Any]) -> int | None:
+        """The largest video the chat a job came from (its `reply_to`) accepts; None: no limit.
+
+        The one owner of the limit: the service asks once, at submit, and the job carries the answer
+        (`VideoJob.max_bytes`) to the worker, which fits the clip under it.
+        """
 
     def status_interval_s(self, job: JobRecord) -> float:
         """The least time between two edits of this job's status message the platform tolerates."""

@@ -7,6 +7,7 @@ touches it; front ends address their messages through the opaque `reply_to`/`sta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from typing import Any
 
 import aiosqlite
 
+from bot.requests import VideoRequest
 from credits.schema import connect, migrate
+from generator.contract.jobs import VideoJob, VideoResult
 
 JOBS_MIGRATIONS = [
     """
@@ -76,21 +79,23 @@ class JobState(StrEnum):
 
 @dataclass
 class JobRecord:
+    """One row of the jobs table, typed: the JSON columns are read into their models here, once."""
+
     job_id: str
     account: str
     platform: str
     reply_to: dict[str, Any]
-    payload: dict[str, Any]
+    payload: VideoJob  # what was put on the queue
     cost: int
     state: JobState
     status_ref: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
+    result: VideoResult | None = None  # set when the worker's video is ready (delivering and after)
     error: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
-    request: dict[str, Any] = field(default_factory=dict)  # bot.requests.VideoRequest as a dict
+    request: VideoRequest | None = None  # the request as the user made it; None for jobs older than that column
     image_bytes: int = 0  # the size of the input image held in Redis until a worker reads it
-    charged: int = 0  # credits a cancel kept for steps already rendered (set by DeliveryWatcher.cancel)
+    charged: int = 0  # credits a cancel kept for steps already rendered (set by Settler.cancel)
 
     @property
     def returned(self) -> int:
@@ -105,7 +110,7 @@ class JobRecord:
 
     @property
     def prompt(self) -> str:
-        return str(self.payload["prompt"])
+        return self.payload.prompt
 
 
 class JobStore:
@@ -127,9 +132,9 @@ class JobStore:
         await self._write(
             "INSERT INTO jobs (job_id, account, platform, reply_to, payload, cost, state, status_ref, result,"
             " error, created_at, updated_at, request, chat_key, image_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (job.job_id, job.account, job.platform, json.dumps(job.reply_to), json.dumps(job.payload),
-             job.cost, job.state.value, _dump(job.status_ref), _dump(job.result), job.error,
-             job.created_at, job.updated_at, json.dumps(job.request), job.chat_key, job.image_bytes),
+            (job.job_id, job.account, job.platform, json.dumps(job.reply_to), job.payload.model_dump_json(),
+             job.cost, job.state.value, _dump(job.status_ref), _dump_result(job.result), job.error,
+             job.created_at, job.updated_at, _dump_request(job.request), job.chat_key, job.image_bytes),
         )
 
     async def set_state(
@@ -138,13 +143,13 @@ class JobStore:
         state: JobState,
         *,
         only_from: tuple[JobState, ...] | None = None,
-        result: dict[str, Any] | None = None,
+        result: VideoResult | None = None,
         error: str | None = None,
     ) -> bool:
         """Move a job to `state`; with `only_from`, only if it is in one of those states (a CAS)."""
         sql = "UPDATE jobs SET state = ?, updated_at = ?, result = COALESCE(?, result), error = COALESCE(?, error)"
         sql += " WHERE job_id = ?"
-        params: list[Any] = [state.value, time.time(), _dump(result), error, job_id]
+        params: list[Any] = [state.value, time.time(), _dump_result(result), error, job_id]
         if only_from:
             sql += f" AND state IN ({','.join('?' * len(only_from))})"
             params += [s.value for s in only_from]
@@ -224,20 +229,33 @@ def _dump(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value)
 
 
+def _dump_result(result: VideoResult | None) -> str | None:
+    return None if result is None else result.model_dump_json()
+
+
+def _dump_request(request: VideoRequest | None) -> str:
+    return "{}" if request is None else json.dumps(dataclasses.asdict(request))
+
+
+def _load_request(raw: str) -> VideoRequest | None:
+    fields = json.loads(raw)
+    return VideoRequest(**fields) if fields else None
+
+
 def _record(row: aiosqlite.Row) -> JobRecord:
     return JobRecord(
         job_id=row["job_id"],
         account=row["account"],
         platform=row["platform"],
         reply_to=json.loads(row["reply_to"]),
-        payload=json.loads(row["payload"]),
+        payload=VideoJob.model_validate_json(row["payload"]),
         cost=row["cost"],
         state=JobState(row["state"]),
         status_ref=json.loads(row["status_ref"]) if row["status_ref"] else None,
-        result=json.loads(row["result"]) if row["result"] else None,
+        result=VideoResult.model_validate_json(row["result"]) if row["result"] else None,
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        request=json.loads(row["request"]),
+        request=_load_request(row["request"]),
         image_bytes=row["image_bytes"],
     )

@@ -109,7 +109,6 @@ class BotService:
         options: VideoOptions,
         reply_to: dict[str, Any],
         image: bytes | None = None,
-        max_upload_bytes: int | None = None,
     ) -> Submitted:
         """Check `/video`'s options against the preset and submit them; raises a Refusal (nothing charged).
 
@@ -119,7 +118,7 @@ class BotService:
             await self._refuse_banned(user)
             request = build_request(options, self.preset, self.config.bot.max_prompt_chars,
                                     audio_default=self.config.bot.audio_default and self.makes_sound)
-            return await self._submit(user, request, reply_to, image, max_upload_bytes)
+            return await self._submit(user, request, reply_to, image)
 
     async def submit_request(
         self,
@@ -127,12 +126,11 @@ class BotService:
         request: VideoRequest,
         reply_to: dict[str, Any],
         image: bytes | None = None,
-        max_upload_bytes: int | None = None,
     ) -> Submitted:
         """A request made otherwise (options, a re-roll or vary button); raises like `submit`."""
         with _counting_refusals(), log_context(account=user.account):
             await self._refuse_banned(user)
-            return await self._submit(user, request, reply_to, image, max_upload_bytes)
+            return await self._submit(user, request, reply_to, image)
 
     async def admit_video(self, user: User) -> None:
         """`admit` and the ban check, for front ends to call before they download an attachment:
@@ -165,9 +163,12 @@ class BotService:
         request: VideoRequest,
         reply_to: dict[str, Any],
         image: bytes | None,
-        max_upload_bytes: int | None,
     ) -> Submitted:
-        """Moderate, validate, price, reserve, record, enqueue, in that order; a refusal charges nothing."""
+        """Moderate, validate, price, reserve, record, enqueue, in that order; a refusal charges nothing.
+
+        The upload limit is the front end's, asked once here: the worker fits the clip under it, so
+        the video is encoded to size once, on the GPU side.
+        """
         self.moderation.check(f"{request.prompt}\n{request.sound or ''}", request.negative_prompt,
                               reply_to.get("chat_key"))
         if request.audio and not self.makes_sound:
@@ -187,14 +188,13 @@ class BotService:
             num_frames=self.preset.frames_for(request.seconds),
             seed=seed,
             has_image=image is not None,
-            max_bytes=max_upload_bytes,
+            max_bytes=self._upload_limit(user.platform, reply_to),
             audio_prompt=request.audio_prompt,
         )
         cost = self.price(request)
         reservation = await self.ledger.reserve(user.account, job.job_id, cost)
-        record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job.model_dump(), cost,
-                           JobState.RESERVED, request=dataclasses.asdict(request),
-                           image_bytes=len(image) if image is not None else 0)
+        record = JobRecord(job.job_id, user.account, user.platform, dict(reply_to), job, cost,
+                           JobState.RESERVED, request=request, image_bytes=len(image) if image is not None else 0)
         await self.jobs.insert(record)
         try:
             await self.queue.enqueue(job, image)
@@ -215,6 +215,11 @@ class BotService:
         logger.info("job %s: queued for %s, %d credits, position %s", job.job_id, user.account,
                     reservation.amount, position)
         return Submitted(record, request, seed, cost, view.available, position)
+
+    def _upload_limit(self, platform: str, reply_to: dict[str, Any]) -> int | None:
+        """The largest video the chat in `reply_to` accepts, by its front end (None: no limit or no front end)."""
+        frontend = self.watcher.frontends.get(platform)
+        return None if frontend is None else frontend.max_upload_bytes(reply_to)
 
     async def _check_caps(self, user: User, chat_key: str | None, image_bytes: int) -> None:
         """Limits that hold however many accounts one person makes: jobs waiting in all, in this chat,
@@ -256,12 +261,12 @@ class BotService:
 
     def variant(self, record: JobRecord, prompt: str | None = None) -> VideoRequest:
         """The request of an earlier job again: re-roll (no prompt: a new seed) or vary (a new prompt, same seed)."""
-        if not record.request:
+        original = record.request
+        if original is None:
             raise UserError(f"Job {record.job_id} is too old to repeat; please send the command again.")
-        original = VideoRequest(**record.request)
         if prompt is None:
             return dataclasses.replace(original, seed=None)
-        same_seed = dataclasses.replace(original, seed=record.payload["seed"])
+        same_seed = dataclasses.replace(original, seed=record.payload.seed)
         return parse_video_request(prompt, self.preset, self.config.bot.max_prompt_chars, base=same_seed)
 
     async def attach_status(self, job_id: str, status_ref: dict[str, Any]) -> None:

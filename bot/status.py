@@ -1,4 +1,4 @@
-"""One job's status message, throttled: the newest view is shown, at most once per interval.
+"""Status messages: one job's throttled (`StatusThrottle`), and every followed job's (`StatusBoard`).
 
 Progress arrives far faster than chat platforms allow edits (Telegram: about one message per
 second per chat, 20 a minute in groups). A throttle keeps only the latest view and shows it when
@@ -12,13 +12,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
-from bot.frontend import StatusView
+from bot.frontend import FrontEnd, StatusView
+from bot.jobstore import JobRecord, JobState, JobStore
+from bot.queue import Observation
+from generator.contract.jobs import Progress, Stage, VideoResult
 
 logger = logging.getLogger("wanbot.status")
 
 ShowStatus = Callable[[StatusView], Awaitable[None]]
+ETA_MARGIN = 1.1  # steps late in a clip take as long as early ones, plus the decode
 
 
 class StatusThrottle:
@@ -74,3 +78,85 @@ class StatusThrottle:
                 await self._show(view)
             except Exception as error:  # a status edit is best effort; delivery is what counts
                 logger.warning("job %s: status update failed: %s", self.job_id, error)
+
+
+class StatusBoard:
+    """Every followed job's status message: what it shows, how often, and the ETA learned from finished jobs.
+
+    The watcher offers views; the board formats them into `StatusView`s, throttles each job's edits
+    to what its platform tolerates and stores a new message handle with the job. It decides nothing
+    about a job's state.
+    """
+
+    def __init__(self, frontends: Mapping[str, FrontEnd], jobs: JobStore, min_interval_s: float) -> None:
+        self._frontends = frontends
+        self._jobs = jobs
+        self._min_interval_s = min_interval_s
+        self._throttles: dict[str, StatusThrottle] = {}
+        self._mean_job_s: float | None = None
+
+    def waiting(self, record: JobRecord, observation: Observation) -> None:
+        """A job still on the queue (or running, by the poll): its place and how long until it is done."""
+        progress = observation.progress
+        if progress is not None and progress.stage is not Stage.DONE:
+            self.running(record, progress)
+            return
+        eta = None if self._mean_job_s is None else self._mean_job_s * (observation.position or 1)
+        self.show(record, StatusView(record.job_id, record.state, position=observation.position, eta_s=eta))
+
+    def running(self, record: JobRecord, progress: Progress) -> None:
+        """A worker's progress: the stage, the step, and the time left at the pace so far."""
+        eta = None
+        if progress.stage is Stage.DENOISING and progress.step > 0:
+            per_step = (progress.updated_at - progress.started_at) / progress.step
+            eta = per_step * (progress.total - progress.step) * ETA_MARGIN
+        self.show(record, StatusView(record.job_id, JobState.RUNNING, stage=progress.stage, step=progress.step,
+                                     total=progress.total, eta_s=eta))
+
+    def learn(self, result: VideoResult) -> None:
+        """A finished job's duration: the ETA of jobs waiting is a moving mean of these."""
+        seconds = result.pipeline_s + result.encode_s
+        self._mean_job_s = seconds if self._mean_job_s is None else 0.8 * self._mean_job_s + 0.2 * seconds
+
+    def show(self, record: JobRecord, view: StatusView, now: bool = False) -> None:
+        """Offer `view` to the job's status message (`now`: without waiting out the interval)."""
+        frontend = self._frontends.get(record.platform)
+        if frontend is None:
+            return
+        throttle = self._throttles.get(record.job_id)
+        if throttle is None:
+            interval = max(self._min_interval_s, frontend.status_interval_s(record))
+
+            async def show(view: StatusView, record: JobRecord = record, frontend: FrontEnd = frontend) -> None:
+                status_ref = await frontend.show_status(record, view)
+                if status_ref is not None and status_ref != record.status_ref:
+                    record.status_ref = status_ref
+                    await self._jobs.set_status_ref(record.job_id, status_ref)
+
+            throttle = self._throttles[record.job_id] = StatusThrottle(record.job_id, show, interval)
+        throttle.offer(view, now=now)
+
+    def repeat(self, job_id: str) -> None:
+        """Show the job's latest view again: its message exists only now."""
+        throttle = self._throttles.get(job_id)
+        if throttle is not None:
+            throttle.repeat()
+
+    async def flush(self, job_id: str) -> None:
+        """Until the job's latest view is shown (the "uploading" edit lands before the video)."""
+        throttle = self._throttles.get(job_id)
+        if throttle is not None:
+            await throttle.flush()
+
+    async def final(self, record: JobRecord, view: StatusView | None) -> None:
+        """Show how the job ended (`view`, if any), then forget its message."""
+        if view is not None:
+            self.show(record, view, now=True)
+        throttle = self._throttles.pop(record.job_id, None)
+        if throttle is not None:
+            await throttle.flush()
+            await throttle.close()
+
+    async def close(self) -> None:
+        for throttle in self._throttles.values():
+            await throttle.close()

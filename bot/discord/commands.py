@@ -107,8 +107,7 @@ class DiscordCommands:
             prompt="", aspect=aspect.value if aspect else None, resolution=resolution.value if resolution else None,
             seconds=seconds, seed=seed, negative=negative, audio=audio, sound=sound))
         data = await image.read() if image is not None else None
-        submitted = await service.submit(user, options, interaction_reply_to(interaction), data,
-                                         interaction.filesize_limit)
+        submitted = await service.submit(user, options, interaction_reply_to(interaction), data)
         await post_submitted(interaction, service, submitted, data is not None)
 
     async def balance(self, interaction: discord.Interaction[Any]) -> None:

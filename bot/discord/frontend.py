@@ -20,7 +20,6 @@ from bot.discord.components import result_view, status_view
 from bot.frontend import StatusView
 from bot.jobstore import JobRecord, JobState
 from bot.messages import request_summary, status_text
-from bot.requests import VideoRequest
 from generator.contract.jobs import VideoResult
 
 logger = logging.getLogger("wanbot.discord")
@@ -57,9 +56,9 @@ def interaction_reply_to(interaction: discord.Interaction) -> dict[str, Any]:
 def job_text(job: JobRecord, status: str) -> str:
     """The prompt (escaped: it renders and pings nothing), the owner's mention, then the status."""
     owner = f" — <@{job.reply_to['user_id']}>" if "user_id" in job.reply_to else ""
-    if not job.request:
+    if job.request is None:
         return status
-    summary = request_summary(VideoRequest(**job.request), job.payload["seed"], platform="discord")
+    summary = request_summary(job.request, job.payload.seed, platform="discord")
     return _fit(f"{summary}{owner}\n{status}")
 
 
@@ -78,8 +77,8 @@ class DiscordFrontEnd:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    def max_upload_bytes(self, job: JobRecord) -> int | None:
-        return int(job.reply_to.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
+    def max_upload_bytes(self, reply_to: dict[str, Any]) -> int | None:
+        return int(reply_to.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)  # the interaction's, kept at submit
 
     def status_interval_s(self, job: JobRecord) -> float:
         return STATUS_INTERVAL_S

@@ -59,7 +59,7 @@ async def start_variant(interaction: discord.Interaction[Any], service: BotServi
     reply_to = interaction_reply_to(interaction)
     if image is not None:
         reply_to["image_url"] = record.reply_to["image_url"]
-    submitted = await service.submit_request(user, request, reply_to, image, interaction.filesize_limit)
+    submitted = await service.submit_request(user, request, reply_to, image)
     await post_submitted(interaction, service, submitted, image is not None)
 
 

@@ -18,7 +18,6 @@ from telegram.error import BadRequest
 from bot.frontend import StatusView
 from bot.jobstore import JobRecord, JobState
 from bot.messages import request_summary, status_text
-from bot.requests import VideoRequest
 from bot.telegram.buttons import result_buttons, status_buttons
 from generator.contract.jobs import VideoResult
 
@@ -39,9 +38,9 @@ def chat_reply_to(chat_id: int, chat_type: str, message_id: int, image_file_id: 
 
 def job_text(job: JobRecord, status: str) -> str:
     """The status message: what the job makes (sent without parse_mode, @mentions broken), then where it is."""
-    if not job.request:
+    if job.request is None:
         return status
-    return f"{request_summary(VideoRequest(**job.request), job.payload['seed'], platform='telegram')}\n{status}"
+    return f"{request_summary(job.request, job.payload.seed, platform='telegram')}\n{status}"
 
 
 class TelegramFrontEnd:
@@ -51,7 +50,7 @@ class TelegramFrontEnd:
         self.bot = bot
         self.upload_limit_bytes = upload_limit_bytes
 
-    def max_upload_bytes(self, job: JobRecord) -> int | None:
+    def max_upload_bytes(self, reply_to: dict[str, Any]) -> int | None:
         return self.upload_limit_bytes
 
     def status_interval_s(self, job: JobRecord) -> float:

@@ -103,8 +103,7 @@ async def video(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     image = await _download(context, found)
     reply_to = chat_reply_to(message.chat_id, message.chat.type, message.message_id,
                              found.file_id if found else None)
-    submitted = await deps(context).service.submit(user, options, reply_to, image,
-                                                   deps(context).frontend.upload_limit_bytes)
+    submitted = await deps(context).service.submit(user, options, reply_to, image)
     await _answer_submitted(context, message, submitted, image is not None)
 
 
@@ -220,8 +219,7 @@ async def _start_variant(context: ContextTypes.DEFAULT_TYPE, answer_to: Message,
                          image_file_id: str | None, request: VideoRequest) -> None:
     image = await _download(context, ImageFile(image_file_id, None)) if image_file_id else None
     reply_to = chat_reply_to(answer_to.chat_id, answer_to.chat.type, answer_to.message_id, image_file_id)
-    submitted = await deps(context).service.submit_request(user, request, reply_to, image,
-                                                           deps(context).frontend.upload_limit_bytes)
+    submitted = await deps(context).service.submit_request(user, request, reply_to, image)
     await _answer_submitted(context, answer_to, submitted, image is not None)
 
 

@@ -43,7 +43,7 @@ async def test_audio_is_muxed_for_the_clips_whole_length_and_priced(sound_stack:
     assert video.frames == 81 and video.faststart
     assert probe_audio(sound_stack.frontend.delivered[silent].read_bytes()) is None
     sound_job = await sound_stack.service.jobs.get(with_sound)
-    assert sound_job is not None and sound_job.cost == 15 and sound_job.result["has_audio"]  # 10 + 5 s of sound
+    assert sound_job is not None and sound_job.cost == 15 and sound_job.result.has_audio  # 10 + 5 s of sound
     assert (await sound_stack.service.jobs.get(silent)).cost == 10  # type: ignore[union-attr]
     assert (await sound_stack.service.ledger.view("console:alice")).balance == 200 - 25
 
@@ -53,15 +53,15 @@ async def test_a_sound_prompt_and_the_deployment_default(audio_config: Config) -
         reply = await handle(stack.service, Message(stack.user(), '/video a harbour --sound "seagulls and a foghorn"'))
         assert reply is not None and "🔊" in reply and "15 credits" in reply
         job = await stack.service.jobs.get(reply.split()[2])
-        assert job is not None and job.payload["audio_prompt"] == "seagulls and a foghorn"
-        assert job.request["sound"] == "seagulls and a foghorn"
+        assert job is not None and job.payload.audio_prompt == "seagulls and a foghorn"
+        assert job.request.sound == "seagulls and a foghorn"
         assert "--audio for a soundtrack" in await handle(stack.service, Message(stack.user(), "/help"))
     on_by_default = audio_config.model_copy(update={"bot": audio_config.bot.model_copy(update={"audio_default": True})})
     async with running_stack(on_by_default) as stack:
         loud = await stack.service.jobs.get(await submit(stack, "/video a storm at sea", "bob"))
         quiet = await stack.service.jobs.get(await submit(stack, "/video a storm at sea --audio off", "bob"))
-        assert loud is not None and loud.payload["audio_prompt"] == "a storm at sea" and loud.cost == 15
-        assert quiet is not None and quiet.payload["audio_prompt"] is None and quiet.cost == 10
+        assert loud is not None and loud.payload.audio_prompt == "a storm at sea" and loud.cost == 15
+        assert quiet is not None and quiet.payload.audio_prompt is None and quiet.cost == 10
 
 
 async def test_sound_is_refused_free_where_no_audio_model_is_configured(stack: Stack) -> None:

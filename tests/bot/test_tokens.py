@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.jobstore import JobRecord, JobState, JobStore
 from generator.contract.config import Config
+from generator.contract.jobs import VideoJob
 from tests.conftest import running_stack
 
 NOW = 1_750_000_000.0
@@ -16,7 +17,8 @@ NOW = 1_750_000_000.0
 def discord_job(job_id: str, expires_at: float, state: JobState = JobState.DELIVERED) -> JobRecord:
     reply_to = {"application_id": 7, "token": f"secret-token-{job_id}", "token_expires_at": expires_at,
                 "channel_id": 9, "chat_key": "discord:9"}
-    return JobRecord(job_id, "discord:42", "discord", reply_to, {"prompt": "a fox"}, 10, state)
+    job = VideoJob(job_id=job_id, preset="tiny", prompt="a fox", width=64, height=64, num_frames=17, seed=1)
+    return JobRecord(job_id, "discord:42", "discord", reply_to, job, 10, state)
 
 
 async def test_expired_tokens_are_blanked_and_live_ones_kept(tmp_path: Path) -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+from collections.abc import Callable
 
 import pytest
 from PIL import Image
 
+import bot.settlement
+import generator.worker
 from bot.discord.client import WanbotClient, build_client, sync_commands
 from bot.jobstore import JobState
 from generator.contract.config import Config
@@ -112,7 +115,7 @@ async def test_image_to_video_from_an_attachment_and_in_dms(discord_env: Emulate
     video = await video_message(discord_env, record)
     assert probe_mp4(discord_env.rest.attachment_data(video.attachments[0])).frames == 81
     job = await discord_bot.service.jobs.get(JOB.search(video.content).group(1))  # type: ignore[union-attr]
-    assert job is not None and job.payload["has_image"] and "image_url" in job.reply_to
+    assert job is not None and job.payload.has_image and "image_url" in job.reply_to
 
     in_dm = await discord_env.gateway.interact(discord_bot, discord_env.gateway.builder.slash_command(
         dm_caller(ALICE), "video", string_option("prompt", "a quiet pond")))
@@ -243,8 +246,8 @@ async def test_buttons_work_after_a_restart(discord_env: EmulatedDiscord, discor
             ALICE_HERE, f"wanbot:reroll:{job_id}", rest.message(video.id).payload))
         again = await video_message(discord_env, reroll)
         second_job = await second.service.jobs.get(JOB.search(again.content).group(1))  # type: ignore[union-attr]
-        assert second_job is not None and second_job.request["prompt"] == "a paper boat"
-        assert second_job.payload["seed"] != 11
+        assert second_job is not None and second_job.request.prompt == "a paper boat"
+        assert second_job.payload.seed != 11
 
         delete = await gateway.interact(second, gateway.builder.button_click(
             ALICE_HERE, f"wanbot:delete:{job_id}", rest.message(video.id).payload))
@@ -253,7 +256,18 @@ async def test_buttons_work_after_a_restart(discord_env: EmulatedDiscord, discor
 
 
 async def test_a_result_over_the_upload_limit_is_re_encoded_or_refused(
-        discord_env: EmulatedDiscord, discord_bot: WanbotClient, worker: WorkerHandle) -> None:
+        discord_env: EmulatedDiscord, discord_bot: WanbotClient, worker: WorkerHandle,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shrinks: dict[str, list[int]] = {"worker": [], "bot": []}  # the limits each side fitted a clip under
+
+    def counting(side: str, shrink: Callable[[bytes, int], bytes]) -> Callable[[bytes, int], bytes]:
+        def counted(data: bytes, max_bytes: int) -> bytes:
+            shrinks[side].append(max_bytes)
+            return shrink(data, max_bytes)
+        return counted
+
+    monkeypatch.setattr(generator.worker, "shrink_with_audio", counting("worker", generator.worker.shrink_with_audio))
+    monkeypatch.setattr(bot.settlement, "shrink_with_audio", counting("bot", bot.settlement.shrink_with_audio))
     await worker.start()
     gateway, rest = discord_env.gateway, discord_env.rest
     small = dataclasses.replace(gateway.builder, attachment_size_limit=20_000)
@@ -271,6 +285,8 @@ async def test_a_result_over_the_upload_limit_is_re_encoded_or_refused(
     assert notice.ephemeral and "credits were returned" in notice.content
     view = await discord_bot.service.ledger.view(f"discord:{ALICE['id']}")
     assert (view.balance, view.reserved) == (175, 0)  # the re-encoded one was charged, the hopeless one not
+    # The interaction's limit reached the worker with the job, which fitted the clip: the bot encoded nothing.
+    assert shrinks == {"worker": [20_000, 600], "bot": []}
 
 
 async def test_cancel_with_autocomplete_and_the_status_button(discord_env: EmulatedDiscord,

@@ -84,7 +84,7 @@ async def test_photo_document_and_reply_to_a_photo_make_image_to_video(
         info = probe_mp4(video.file.data)
         assert info.frames == 81 and info.width % 16 == 0 and info.height % 16 == 0
     jobs = [await telegram.jobs.get(job_id_in(video)) for video in api.videos(chat.id)]
-    assert all(job is not None and job.payload["has_image"] for job in jobs)
+    assert all(job is not None and job.payload.has_image for job in jobs)
     assert api.downloads  # the images were fetched through getFile and the file route
 
 
@@ -177,8 +177,8 @@ async def test_re_roll_after_a_restart(api: BotApiEmulator, telegram_config: Con
         await settled(restarted, second_job)
         first, second = await restarted.jobs.get(first_job), await restarted.jobs.get(second_job)
         assert first is not None and second is not None and second_job != first_job
-        assert second.request["prompt"] == first.request["prompt"] == "a paper boat"
-        assert second.payload["seed"] != 11 and first.payload["seed"] == 11
+        assert second.request.prompt == first.request.prompt == "a paper boat"
+        assert second.payload.seed != 11 and first.payload.seed == 11
         assert (await restarted.ledger.view("telegram:2002")).balance == 180
 
 
@@ -193,7 +193,7 @@ async def test_vary_asks_for_a_prompt_and_keeps_the_seed(api: BotApiEmulator, te
     (answer,) = await send(api, api.text_message(ALICE, chat, "a lighthouse in a storm", reply_to=question), chat)
     varied = await telegram.jobs.get(job_id_in(answer))
     assert varied is not None
-    assert (varied.request["prompt"], varied.request["aspect"], varied.payload["seed"]) == \
+    assert (varied.request.prompt, varied.request.aspect, varied.payload.seed) == \
         ("a lighthouse in a storm", "9:16", 5)
 
 

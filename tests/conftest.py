@@ -83,13 +83,18 @@ def pace(tiny_models: LoadedModels) -> Pace:
     width, height = preset.size_for(preset.resolutions[0], "16:9")
     spec = GenerationSpec("a red fox runs through the snow", None, width, height, preset.frames_for(preset.max_seconds),
                           seed=1)
-    step_times: list[float] = []
-    started = time.perf_counter()
-    video = generate(models, spec, lambda step, total: step_times.append(time.perf_counter()), threading.Event())
-    encode_mp4(video.frames, video.fps)
-    total_s = time.perf_counter() - started
-    step_s = statistics.median(later - earlier for earlier, later in itertools.pairwise(step_times))
-    return Pace(fixed_s=max(0.0, total_s - steps * step_s), step_s=step_s)
+
+    def measured() -> Pace:
+        step_times: list[float] = []
+        started = time.perf_counter()
+        video = generate(models, spec, lambda step, total: step_times.append(time.perf_counter()), threading.Event())
+        encode_mp4(video.frames, video.fps)
+        total_s = time.perf_counter() - started
+        step_s = statistics.median(later - earlier for earlier, later in itertools.pairwise(step_times))
+        return Pace(fixed_s=max(0.0, total_s - steps * step_s), step_s=step_s)
+
+    measured()  # the first run in a process pays one-off set-up a worker pays before its first job
+    return min((measured() for _ in range(2)), key=lambda pace: pace.job_s(steps))
 
 
 async def settled(service: BotService, *job_ids: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -19,11 +20,29 @@ from wanbot.redis_server import LocalRedis
 SLOW_STEPS = 60  # a job long enough to kill its worker mid-render
 
 
+@dataclass(frozen=True)
+class SlowJob:
+    """A job of SLOW_STEPS steps with a job timeout it meets on this machine now: a timeout only just above
+    the job's length fails it on a busy machine instead of testing anything."""
+
+    steps: int
+    job_timeout_s: int
+
+    @property
+    def config(self) -> dict[str, int]:
+        """`write_config` keys."""
+        return {"steps": self.steps, "job_timeout_s": self.job_timeout_s}
+
+    @property
+    def handed_on_s(self) -> float:
+        """How long a dead worker's job may take to end elsewhere: arq hands it on once its timeout and
+        10 s have passed since it started, and the next try may run as long again."""
+        return 2 * self.job_timeout_s + 60
+
+
 @pytest.fixture
-def slow_job(pace: Pace) -> dict[str, int]:
-    """`write_config` keys for a job of SLOW_STEPS steps with a job timeout it meets on this machine now:
-    a timeout only just above the job's length fails it on a busy machine instead of testing anything."""
-    return {"steps": SLOW_STEPS, "job_timeout_s": pace.job_timeout_s(SLOW_STEPS)}
+def slow_job(pace: Pace) -> SlowJob:
+    return SlowJob(SLOW_STEPS, pace.job_timeout_s(SLOW_STEPS))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from bot.jobstore import JobState
 from credits.models import ReservationState
 from generator.contract.config import load_config
 from tests.conftest import running_stack
-from tests.faults.conftest import submit, wait_rendering, wait_state, wait_told
+from tests.faults.conftest import SlowJob, submit, wait_rendering, wait_state, wait_told
 from tests.faults.processes import WanbotProcess, write_config
 from wanbot.redis_server import LocalRedis
 
@@ -22,9 +22,9 @@ async def start_worker(path: Path, log: Path) -> WanbotProcess:
 
 
 async def test_redis_down_mid_job_and_back_with_its_data(tmp_path: Path, own_redis: LocalRedis,
-                                                         slow_job: dict[str, int]) -> None:
+                                                         slow_job: SlowJob) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
-                        **slow_job)
+                        **slow_job.config)
     worker = await start_worker(path, tmp_path / "worker.log")
     try:
         async with running_stack(load_config(path)) as stack:
@@ -41,7 +41,8 @@ async def test_redis_down_mid_job_and_back_with_its_data(tmp_path: Path, own_red
 
             own_redis.restart()
             # The worker connects again; arq runs the interrupted job again once its in-progress key expires.
-            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.DELIVERED
+            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED,
+                                    timeout_s=slow_job.handed_on_s) is JobState.DELIVERED
             after = await submit(stack, "/video one more, now that Redis is back")
             assert await wait_state(stack.service, after, JobState.DELIVERED, JobState.FAILED) is JobState.DELIVERED
             view = await stack.service.ledger.view("console:alice")

@@ -13,7 +13,7 @@ from bot.jobstore import JobState
 from credits.models import JournalReason, ReservationState
 from generator.contract.config import load_config
 from tests.conftest import Stack, running_stack
-from tests.faults.conftest import submit, wait_rendering, wait_state, wait_told
+from tests.faults.conftest import SlowJob, submit, wait_rendering, wait_state, wait_told
 from tests.faults.processes import WanbotProcess, write_config
 from wanbot.redis_server import LocalRedis
 
@@ -35,9 +35,9 @@ async def journal_of(stack: Stack, job_id: str) -> list[JournalReason]:
 
 
 async def test_the_survivor_finishes_a_killed_worker_s_job(tmp_path: Path, own_redis: LocalRedis,
-                                                           slow_job: dict[str, int]) -> None:
+                                                           slow_job: SlowJob) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
-                        **slow_job)
+                        **slow_job.config)
     pool = await workers(path, tmp_path, 2)
     try:
         async with running_stack(load_config(path)) as stack:
@@ -45,7 +45,8 @@ async def test_the_survivor_finishes_a_killed_worker_s_job(tmp_path: Path, own_r
             victim = running_it((await wait_rendering(stack, job_id)).worker, pool)
             victim.kill()
             survivor = next(worker for worker in pool if worker is not victim)
-            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.DELIVERED
+            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED,
+                                    timeout_s=slow_job.handed_on_s) is JobState.DELIVERED
             await survivor.wait_for_log(rf"job {job_id}: start \(try 2")
             assert job_id in stack.frontend.delivered
             assert await journal_of(stack, job_id) == [JournalReason.CAPTURE]  # charged once, never released
@@ -57,9 +58,9 @@ async def test_the_survivor_finishes_a_killed_worker_s_job(tmp_path: Path, own_r
 
 
 async def test_a_job_whose_workers_keep_dying_ends_failed_and_released_once(tmp_path: Path, own_redis: LocalRedis,
-                                                                            slow_job: dict[str, int]) -> None:
+                                                                            slow_job: SlowJob) -> None:
     path = write_config(tmp_path / "config.toml", redis_url=own_redis.url, database=tmp_path / "bot.sqlite3",
-                        **slow_job)
+                        **slow_job.config)
     pool = await workers(path, tmp_path, 2)
     try:
         async with running_stack(load_config(path)) as stack:
@@ -67,10 +68,11 @@ async def test_a_job_whose_workers_keep_dying_ends_failed_and_released_once(tmp_
             first = running_it((await wait_rendering(stack, job_id)).worker, pool)
             first.kill()
             second = next(worker for worker in pool if worker is not first)
-            await second.wait_for_log(rf"job {job_id}: start \(try 2")
+            await second.wait_for_log(rf"job {job_id}: start \(try 2", timeout_s=slow_job.handed_on_s)
             second.kill()
             pool += await workers(path, tmp_path, 1, first=2)  # a third worker finds the job out of tries
-            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED) is JobState.FAILED
+            assert await wait_state(stack.service, job_id, JobState.DELIVERED, JobState.FAILED,
+                                    timeout_s=slow_job.handed_on_s) is JobState.FAILED
             await pool[-1].wait_for_log("max retries 2 exceeded")
             await wait_told(stack, "the GPU worker running it stopped each time it tried")
             reservation = await stack.service.ledger.reservation(job_id)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import tempfile
-import time
 
+from benchmarks.bystanders import balance_latencies
 from benchmarks.stats import percentile
 from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
@@ -39,17 +39,8 @@ async def run(flood: bool, redis_url: str) -> tuple[list[float], int, int]:
                 if flood:
                     for _ in range(FLOOD):
                         api.push_update(api.text_message(FLOODER, ApiChat.private(FLOODER), "/video spam"))
-                sent: dict[int, float] = {}
-                for n in range(OTHERS):
-                    person = ApiUser(20_000 + n, f"user{n}")
-                    sent[person.id] = time.monotonic()
-                    api.push_update(api.text_message(person, ApiChat.private(person), "/balance"))
-                    await asyncio.sleep(SPACING_S)
-                await api.wait_for(lambda: sum(int(call.params["chat_id"]) in sent
-                                               for call in api.calls("sendMessage")) >= OTHERS, timeout=300)
+                latencies = await balance_latencies(api, OTHERS, SPACING_S, timeout_s=300)
                 queued = len(await service.jobs.unfinished(f"telegram:{FLOODER.id}"))
-            latencies = [call.received_at - sent[int(call.params["chat_id"])] for call in api.calls("sendMessage")
-                         if int(call.params["chat_id"]) in sent]
             answered = len(api.sent(FLOODER.id)) if flood else 0
             return latencies, answered, queued
 

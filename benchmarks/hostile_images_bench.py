@@ -17,10 +17,10 @@ import asyncio
 import collections
 import statistics
 import tempfile
-import time
 
 from PIL import Image
 
+from benchmarks.bystanders import balance_latencies
 from benchmarks.stats import percentile
 from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
@@ -74,18 +74,9 @@ async def run(attackers: int, redis_url: str) -> tuple[list[float], collections.
             async with running_telegram(config):
                 hostile = [ApiUser(90_000 + n, f"attacker{n}") for n in range(attackers)]
                 await attack(api, hostile)
-                sent: dict[int, float] = {}
-                for n in range(OTHERS):
-                    person = ApiUser(20_000 + n, f"user{n}")
-                    sent[person.id] = time.monotonic()
-                    api.push_update(api.text_message(person, ApiChat.private(person), "/balance"))
-                    await asyncio.sleep(SPACING_S)
-                await api.wait_for(lambda: sum(int(call.params["chat_id"]) in sent
-                                               for call in api.calls("sendMessage")) >= OTHERS, timeout=120)
+                latencies = await balance_latencies(api, OTHERS, SPACING_S, timeout_s=120)
                 await api.wait_for(lambda: all(len(api.sent(attacker.id)) > len(QUICK) for attacker in hostile),
                                    timeout=120)
-            latencies = [call.received_at - sent[int(call.params["chat_id"])] for call in api.calls("sendMessage")
-                         if int(call.params["chat_id"]) in sent]
             told = collections.Counter(kind_of(message.text or "") for attacker in hostile
                                        for message in api.sent(attacker.id))
             return latencies, told

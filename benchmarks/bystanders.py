@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
+
+
+def bench_config(api: BotApiEmulator, redis_url: str, queue: str, database: str) -> Config:
+    """The deployed defaults, talking to the emulated Bot API, on a queue and database of the run's own."""
+    return Config(redis=RedisSettings(url=redis_url, queue=queue), credits={"database": database},
+                  telegram=TelegramSettings(token=api.token, base_url=api.base_url, base_file_url=api.base_file_url))
 
 
 async def balance_latencies(api: BotApiEmulator, users: int, spacing_s: float, timeout_s: float) -> list[float]:

@@ -14,9 +14,8 @@ import asyncio
 import statistics
 import tempfile
 
-from benchmarks.bystanders import balance_latencies
+from benchmarks.bystanders import balance_latencies, bench_config
 from benchmarks.stats import percentile
-from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.telegram.conftest import running_telegram
 from wanbot.redis_server import LocalRedis
@@ -31,10 +30,7 @@ async def run(flood: bool, redis_url: str) -> tuple[list[float], int, int]:
     """Latencies of the other users' replies; replies the flooder got; jobs the flooder has queued."""
     with tempfile.TemporaryDirectory() as tmp:
         async with BotApiEmulator() as api:
-            config = Config(redis=RedisSettings(url=redis_url, queue=f"bench:flood:{flood}"),
-                            credits={"database": f"{tmp}/bench.sqlite3"},
-                            telegram=TelegramSettings(token=api.token, base_url=api.base_url,
-                                                      base_file_url=api.base_file_url))
+            config = bench_config(api, redis_url, f"bench:flood:{flood}", f"{tmp}/bench.sqlite3")
             async with running_telegram(config) as service:
                 if flood:
                     for _ in range(FLOOD):

@@ -20,9 +20,8 @@ import tempfile
 
 from PIL import Image
 
-from benchmarks.bystanders import balance_latencies
+from benchmarks.bystanders import balance_latencies, bench_config
 from benchmarks.stats import percentile
-from generator.contract.config import Config, RedisSettings, TelegramSettings
 from tests.emulators.telegram_bot_api import ApiChat, ApiUser, BotApiEmulator
 from tests.generator.test_images import encoded, many_pages_tiff, many_scans_jpeg, png_header_only
 from tests.telegram.conftest import running_telegram
@@ -67,10 +66,7 @@ async def run(attackers: int, redis_url: str) -> tuple[list[float], collections.
     """Latencies of the other users' replies, and what the attackers were told (by kind)."""
     with tempfile.TemporaryDirectory() as tmp:
         async with BotApiEmulator() as api:
-            config = Config(redis=RedisSettings(url=redis_url, queue=f"bench:hostile:{attackers}"),
-                            credits={"database": f"{tmp}/bench.sqlite3"},
-                            telegram=TelegramSettings(token=api.token, base_url=api.base_url,
-                                                      base_file_url=api.base_file_url))
+            config = bench_config(api, redis_url, f"bench:hostile:{attackers}", f"{tmp}/bench.sqlite3")
             async with running_telegram(config):
                 hostile = [ApiUser(90_000 + n, f"attacker{n}") for n in range(attackers)]
                 await attack(api, hostile)

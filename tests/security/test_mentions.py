@@ -19,13 +19,10 @@ from bot.discord.client import WanbotClient
 from bot.messages import as_typed
 from generator.contract.config import Config, DiscordSettings, TelegramSettings
 from tests.conftest import WorkerHandle
-from tests.discord.conftest import ADMIN, ALICE, ALICE_HERE, CHANNEL_ID, GUILD_ID, MALLORY, running_discord
+from tests.discord.conftest import ALICE, ALICE_HERE, CHANNEL_ID, running_discord
 from tests.emulators.discord_gateway import (
     EmulatedDiscord,
-    emulated_discord,
-    guild_payload,
     string_option,
-    text_channel_payload,
 )
 from tests.emulators.discord_rest import Call, StoredMessage
 from tests.emulators.telegram_bot_api import ApiChat, BotApiEmulator
@@ -39,15 +36,6 @@ ESCAPED = ("“@\u200beveryone @\u200bhere " + rf"\<@&{ROLE_ID}\> \<\#{CHANNEL_I
            r"\[click\](https\://evil.example) a fox”")
 NOTHING = {"parse": []}
 OWNER = {"parse": [], "users": [int(ALICE["id"])]}
-
-
-@pytest.fixture
-async def discord_env() -> AsyncIterator[EmulatedDiscord]:
-    guild = guild_payload(GUILD_ID, owner_id=ADMIN["id"], channels=[text_channel_payload(CHANNEL_ID, GUILD_ID)])
-    async with emulated_discord(guilds=[guild]) as env:
-        for user in (ADMIN, ALICE, MALLORY):
-            env.rest.add_user(user)
-        yield env
 
 
 @pytest.fixture
